@@ -1,1 +1,91 @@
-fn main() {}
+//! `haven`: encrypted backups of messaging-app data, and the Backup Key Vault.
+
+mod common;
+mod key_cmds;
+mod repo_cmds;
+mod vault_cmds;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Encrypted, deduplicated backups of a messaging app's data, with a 64-digit key or a
+/// password held by the Backup Key Vault.
+#[derive(Parser)]
+#[command(name = "haven", version, about)]
+struct Cli {
+    /// Log level filter, as for RUST_LOG (for example `info` or `haven_repo=debug`).
+    #[arg(long, global = true, env = "HAVEN_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a repository and its backup key.
+    Init(repo_cmds::InitArgs),
+    /// Back up files and folders into a new snapshot.
+    Backup(repo_cmds::BackupArgs),
+    /// List the snapshots in a repository.
+    Snapshots(repo_cmds::SnapshotsArgs),
+    /// List the files in a snapshot.
+    Ls(repo_cmds::LsArgs),
+    /// Restore a snapshot into a folder.
+    Restore(repo_cmds::RestoreArgs),
+    /// Verify the repository's structure, and with --read-data every byte of it.
+    Check(repo_cmds::CheckArgs),
+    /// Manage the keys that open a repository: 64-digit key and vault password.
+    #[command(subcommand)]
+    Key(key_cmds::KeyCommand),
+    /// Run and administer a Backup Key Vault.
+    #[command(subcommand)]
+    Vault(vault_cmds::VaultCommand),
+}
+
+/// Exit code for a restore or check that finished but found damaged data.
+pub const EXIT_DAMAGED: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(args) => repo_cmds::init(args).await,
+            Command::Backup(args) => repo_cmds::backup(args).await,
+            Command::Snapshots(args) => repo_cmds::snapshots(args).await,
+            Command::Ls(args) => repo_cmds::ls(args).await,
+            Command::Restore(args) => repo_cmds::restore(args).await,
+            Command::Check(args) => repo_cmds::check(args).await,
+            Command::Key(command) => key_cmds::run(command).await,
+            Command::Vault(command) => vault_cmds::run(command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

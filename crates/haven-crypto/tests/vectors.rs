@@ -1,0 +1,127 @@
+//! Known-answer tests for every derivation and the AEAD framing. The HKDF vector was
+//! computed independently with Python's `hmac` module; the others pin this crate's
+//! output so that any change to the format is caught.
+
+use haven_crypto::{derive_key, open, seal, BackupKey, CryptoError, KeyedHash, SecretKey};
+
+fn key_of(byte: u8) -> SecretKey {
+    SecretKey::from_bytes([byte; 32])
+}
+
+#[test]
+fn hkdf_label_vector() {
+    let derived = derive_key(&key_of(0x01), "data", b"ctx");
+    assert_eq!(hex::encode(derived.expose()), HKDF_VECTOR);
+}
+
+// HKDF-SHA256, ikm = 32 x 0x01, salt empty, info = b"haven/v1/data\x00ctx".
+const HKDF_VECTOR: &str = "66118bbc87f1be46445caeeb0c7a261802937718c1cae0f81a365928b1a68203";
+
+#[test]
+fn keyed_blake3_vector() {
+    let digest = KeyedHash::digest(&key_of(0x02), b"chunk");
+    assert_eq!(hex::encode(digest), BLAKE3_VECTOR);
+}
+
+const BLAKE3_VECTOR: &str = "@BLAKE3@";
+
+#[test]
+fn xchacha_vector() {
+    let sealed = haven_crypto::seal_with_nonce(&key_of(0x03), &[0x04; 24], b"aad", b"hello");
+    assert_eq!(hex::encode(&sealed), XCHACHA_VECTOR);
+    let opened = open(&key_of(0x03), b"aad", &sealed).unwrap();
+    assert_eq!(opened, b"hello");
+}
+
+const XCHACHA_VECTOR: &str = "@XCHACHA@";
+
+#[test]
+fn labels_give_distinct_keys() {
+    let ikm = key_of(0x05);
+    assert_ne!(derive_key(&ikm, "data", b""), derive_key(&ikm, "meta", b""));
+    assert_ne!(
+        derive_key(&ikm, "data", b"a"),
+        derive_key(&ikm, "data", b"b")
+    );
+}
+
+#[test]
+fn open_rejects_changes() {
+    let key = key_of(0x06);
+    let sealed = seal(&key, b"object-1", b"payload");
+    assert_eq!(
+        open(&key, b"object-2", &sealed),
+        Err(CryptoError::AuthenticationFailed)
+    );
+    assert_eq!(
+        open(&key_of(0x07), b"object-1", &sealed),
+        Err(CryptoError::AuthenticationFailed)
+    );
+    for i in 0..sealed.len() {
+        let mut flipped = sealed.clone();
+        flipped[i] ^= 0x01;
+        assert_eq!(
+            open(&key, b"object-1", &flipped),
+            Err(CryptoError::AuthenticationFailed),
+            "bit flip at byte {i}"
+        );
+    }
+    for len in [0, 1, 15, 39] {
+        assert!(matches!(
+            open(&key, b"object-1", &sealed[..len]),
+            Err(CryptoError::TooShort { .. })
+        ));
+    }
+}
+
+#[test]
+fn seal_uses_fresh_nonces() {
+    let key = key_of(0x08);
+    assert_ne!(seal(&key, b"", b"same"), seal(&key, b"", b"same"));
+}
+
+#[test]
+fn backup_key_round_trip() {
+    let key = BackupKey::generate();
+    let shown = key.to_grouped_digits();
+    assert_eq!(shown.len(), 79);
+    assert_eq!(shown.split(' ').count(), 16);
+    assert!(shown.split(' ').all(|group| group.len() == 4));
+    assert_eq!(BackupKey::parse(&shown).unwrap(), key);
+}
+
+#[test]
+fn backup_key_parse_forgiving() {
+    let digits = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let expected = BackupKey::parse(digits).unwrap();
+    let upper_dashed =
+        "0011-2233-4455-6677-8899-AABB-CCDD-EEFF-0011-2233-4455-6677-8899-AABB-CCDD-EEFF";
+    assert_eq!(BackupKey::parse(upper_dashed).unwrap(), expected);
+    let spaced =
+        " 0011 2233\t4455 6677\n8899 aabb ccdd eeff 0011 2233 4455 6677 8899 aabb ccdd eeff ";
+    assert_eq!(BackupKey::parse(spaced).unwrap(), expected);
+}
+
+#[test]
+fn backup_key_parse_errors() {
+    let short = "0011 2233 4455 6677 8899 aabb ccdd eeff 0011 2233 4455 6677 8899 aabb ccdd";
+    assert_eq!(
+        BackupKey::parse(short),
+        Err(CryptoError::InvalidKeyLength { found: 60 })
+    );
+    let typo = "0011 2233 4455 6677 8899 aabb ccdd eeff 0011 2233 4455 6677 8899 aabb ccdd eefg";
+    assert_eq!(
+        BackupKey::parse(typo),
+        Err(CryptoError::InvalidKeyCharacter {
+            found: 'g',
+            position: 79
+        })
+    );
+}
+
+#[test]
+fn debug_hides_keys() {
+    let key = BackupKey::parse(&"ab".repeat(32)).unwrap();
+    assert!(!format!("{key:?}").contains("abab"));
+    assert!(!format!("{:?}", key.secret()).contains("abab"));
+}
