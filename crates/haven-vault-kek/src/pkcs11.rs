@@ -135,8 +135,13 @@ impl Kek for Pkcs11Kek {
             .decrypt(&Mechanism::AesGcm(params), self.key, sealed)
         {
             Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
+            // PKCS#11 names CKR_ENCRYPTED_DATA_INVALID for a tag mismatch, but
+            // SoftHSM2 2.6 returns CKR_GENERAL_ERROR for it, so both count as a
+            // failed authentication.
             Err(Error::Pkcs11(
-                RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
+                RvError::EncryptedDataInvalid
+                | RvError::EncryptedDataLenRange
+                | RvError::GeneralError,
                 _,
             )) => Err(KekError::AuthenticationFailed {
                 kek: self.describe(),
