@@ -1,0 +1,57 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ratelimit::Rate;
+
+/// Certificate and private key files (PEM) for TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Settings of `haven vault serve`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Without TLS the vault serves plain HTTP, and only on a loopback address.
+    pub tls: Option<TlsFiles>,
+    pub data_dir: PathBuf,
+    pub tenants_file: PathBuf,
+    pub default_guess_limit: u32,
+    pub max_guess_limit: u32,
+    pub allow_insecure_test_ksf: bool,
+    pub session_lifetime: Duration,
+    pub max_body_bytes: usize,
+    pub account_rate: Rate,
+    pub address_rate: Rate,
+    /// Most record changes per durable commit.
+    pub max_batch: usize,
+}
+
+impl ServerConfig {
+    /// Returns a configuration with the default limits.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, tenants_file: PathBuf) -> Self {
+        Self {
+            listen,
+            tls: None,
+            data_dir,
+            tenants_file,
+            default_guess_limit: haven_vault_proto::DEFAULT_GUESS_LIMIT,
+            max_guess_limit: 100,
+            allow_insecure_test_ksf: false,
+            session_lifetime: Duration::from_secs(120),
+            max_body_bytes: 16 * 1024,
+            account_rate: Rate {
+                per_second: 1.0,
+                burst: 30,
+            },
+            address_rate: Rate {
+                per_second: 100.0,
+                burst: 400,
+            },
+            max_batch: 256,
+        }
+    }
+}
