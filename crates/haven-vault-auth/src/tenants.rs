@@ -73,16 +73,17 @@ pub struct TenantEntry {
     pub name: String,
     /// Signature algorithm of the tenant's tokens.
     pub alg: TenantAlg,
-    /// HS256: a file holding the base64 secret, mode 0600.
+    /// HS256: a file with the base64 secret, readable by its owner only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
-    /// HS256: the base64 secret inline; the tenants file must then have mode 0600.
+    /// HS256: the base64 secret inline; the tenants file must then be readable by
+    /// its owner only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_base64: Option<String>,
     /// EdDSA: the Ed25519 public key as SPKI PEM ("BEGIN PUBLIC KEY").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key_pem: Option<String>,
-    /// EdDSA: a file holding the public key PEM.
+    /// EdDSA: a file with the public key PEM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key_file: Option<PathBuf>,
 }
@@ -158,7 +159,7 @@ pub struct TenantKeys {
 
 pub(crate) struct TenantKey {
     pub(crate) alg: TenantAlg,
-    // NOTE: for HS256 this holds the secret; jsonwebtoken's DecodingKey does not
+    // NOTE: for HS256 this contains the secret; jsonwebtoken's DecodingKey does not
     // zeroize it. It lives as long as the loaded TenantKeys.
     pub(crate) key: DecodingKey,
 }

@@ -36,13 +36,17 @@ impl TenantKeys {
                 parts.len()
             )));
         };
+
         let header_alg = read_header_alg(header)?;
         if header_alg.eq_ignore_ascii_case("none") || signature.is_empty() {
             return Err(AuthError::Unsigned);
         }
+
         let tenant = read_unverified_issuer(payload)?;
         let Some(key) = self.tenants.get(&tenant) else {
-            return Err(AuthError::UnknownTenant { tenant });
+            return Err(AuthError::UnknownTenant {
+                tenant: bounded(&tenant),
+            });
         };
         if header_alg != key.alg.as_str() {
             return Err(AuthError::AlgorithmMismatch {
@@ -51,8 +55,9 @@ impl TenantKeys {
                 found: bounded(&header_alg),
             });
         }
+
         let claims = verify_signature_and_times(token, &tenant, key, vault_id)?;
-        check_lifetime(&claims)?;
+        check_times(&claims)?;
         let account = read_account(&claims)?;
         Ok(Principal { tenant, account })
     }
@@ -89,7 +94,7 @@ fn read_header_alg(header: &str) -> Result<String, AuthError> {
 fn read_unverified_issuer(payload: &str) -> Result<String, AuthError> {
     let claims = decode_json_part(payload, "payload")?;
     match claims.get("iss") {
-        Some(Value::String(iss)) => Ok(bounded(iss)),
+        Some(Value::String(iss)) => Ok(iss.clone()),
         Some(_) => Err(AuthError::InvalidClaim {
             claim: "iss".into(),
             reason: "it is not a string".into(),
@@ -113,7 +118,10 @@ fn verify_signature_and_times(
     validation.validate_aud = true;
     validation.set_audience(&[vault_id]);
     validation.set_issuer(&[tenant]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    // jsonwebtoken reports a claim of the wrong type as missing, so `exp` and `sub`
+    // are checked for presence and type afterwards, with precise errors. Its `exp`
+    // check still runs whenever `exp` is a number.
+    validation.set_required_spec_claims(&["iss", "aud"]);
     jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
         .map(|data| data.claims)
         .map_err(|err| map_jwt_error(err.into_kind(), tenant, vault_id))
@@ -145,7 +153,11 @@ fn map_jwt_error(kind: ErrorKind, tenant: &str, vault_id: &str) -> AuthError {
         ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
             malformed("it is not a well-formed JWT".into())
         }
-        ErrorKind::Json(_) => malformed("its header or payload is not valid JSON".into()),
+        ErrorKind::Json(_) => malformed(
+            "its header or payload is not valid JSON, or a registered claim \
+             (iss, sub, aud, exp, nbf) has the wrong type"
+                .into(),
+        ),
         ErrorKind::InvalidEddsaKey => AuthError::BadSignature {
             tenant: tenant.to_string(),
         },
@@ -172,7 +184,7 @@ fn integer_claim(claims: &Claims, claim: &str) -> Result<u64, AuthError> {
     }
 }
 
-fn check_lifetime(claims: &Claims) -> Result<(), AuthError> {
+fn check_times(claims: &Claims) -> Result<(), AuthError> {
     let exp = integer_claim(claims, "exp")?;
     let iat = integer_claim(claims, "iat")?;
     if iat > now_secs() + LEEWAY.as_secs() {
