@@ -1,0 +1,135 @@
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use haven_vault_server::{Rate, ServerConfig, TlsFiles, Vault};
+
+use super::KekArgs;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Folder made by `haven vault init`.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    #[command(flatten)]
+    kek: KekArgs,
+    /// Tenants file (JSON) with each tenant's token verification key.
+    #[arg(long, value_name = "FILE")]
+    tenants: PathBuf,
+    /// Address and port to listen on; port 0 picks a free port. Plain HTTP (no
+    /// --tls-cert) is allowed on loopback addresses only.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Guess limit of records that enroll without one.
+    #[arg(long, value_name = "N", default_value_t = haven_vault_proto::DEFAULT_GUESS_LIMIT)]
+    default_guess_limit: u32,
+    /// Highest guess limit an enrollment may choose.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_guess_limit: u32,
+    /// Accept KSF version 0 (Argon2id with 64 KiB, 1 pass). For tests only: it gives
+    /// almost no protection against an offline password search.
+    #[arg(long)]
+    allow_insecure_test_ksf: bool,
+    /// Seconds a login session stays valid between recover/start and recover/finish.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    session_lifetime: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    max_body_bytes: usize,
+    /// Requests per second per account (token bucket refill); 0 turns the limit off.
+    #[arg(long, value_name = "RATE", default_value_t = 1.0)]
+    account_rate: f64,
+    /// Burst of requests per account.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    account_burst: u32,
+    /// Requests per second per client IP address; 0 turns the limit off.
+    #[arg(long, value_name = "RATE", default_value_t = 100.0)]
+    address_rate: f64,
+    /// Burst of requests per client IP address.
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    address_burst: u32,
+    /// Most record changes per durable commit (group commit batch size).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_batch: usize,
+}
+
+impl ServeArgs {
+    fn server_config(&self) -> ServerConfig {
+        let mut config = ServerConfig::new(self.listen, self.data.clone(), self.tenants.clone());
+        config.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        config.default_guess_limit = self.default_guess_limit;
+        config.max_guess_limit = self.max_guess_limit;
+        config.allow_insecure_test_ksf = self.allow_insecure_test_ksf;
+        config.session_lifetime = Duration::from_secs(self.session_lifetime);
+        config.max_body_bytes = self.max_body_bytes;
+        config.account_rate = Rate {
+            per_second: self.account_rate,
+            burst: self.account_burst,
+        };
+        config.address_rate = Rate {
+            per_second: self.address_rate,
+            burst: self.address_burst,
+        };
+        config.max_batch = self.max_batch;
+        config
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let kek = args.kek.config()?;
+    let config = args.server_config();
+    if config.allow_insecure_test_ksf {
+        tracing::warn!("KSF version 0 is accepted: use this only in tests");
+    }
+    let vault = tokio::task::spawn_blocking(move || Vault::open(config, &kek))
+        .await
+        .context("vault start-up task failed")??;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    vault
+        .serve(
+            |bound| {
+                // Tests and scripts read this line to learn the port.
+                println!("listening on {scheme}://{bound}");
+                let _ = std::io::stdout().flush();
+            },
+            shutdown_signal(),
+        )
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stop the vault with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
