@@ -188,6 +188,16 @@ fn pin_file_first_line_is_the_pin() {
 }
 
 #[test]
+fn pin_from_environment_variable() {
+    // A variable name no other test uses, so parallel tests cannot race on it.
+    std::env::set_var("HAVEN_KEK_TEST_PIN_FROM_ENV", "9876\n");
+    let pin = PinSource::Env("HAVEN_KEK_TEST_PIN_FROM_ENV".into())
+        .read()
+        .unwrap();
+    assert_eq!(pin.as_str(), "9876");
+}
+
+#[test]
 fn empty_pin_file_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pin");

@@ -78,6 +78,24 @@ fn two_keks_share_the_module() {
 }
 
 #[test]
+fn concurrent_wraps_share_one_session() {
+    let hsm = SoftHsm::with_token("vault");
+    let kek = open(&hsm, true).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..4u8 {
+            let kek = &kek;
+            scope.spawn(move || {
+                for round in 0..25u8 {
+                    let plaintext = [thread, round];
+                    let wrapped = kek.wrap(b"aad", &plaintext).unwrap();
+                    assert_eq!(kek.unwrap(b"aad", &wrapped).unwrap().as_slice(), plaintext);
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn generated_key_is_sensitive_and_not_extractable() {
     let hsm = SoftHsm::with_token("vault");
     drop(open(&hsm, true).unwrap());
