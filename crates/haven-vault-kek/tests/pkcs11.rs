@@ -141,6 +141,23 @@ fn generated_key_is_sensitive_and_not_extractable() {
 }
 
 #[test]
+fn module_initialised_elsewhere_stays_initialised() {
+    let hsm = SoftHsm::with_token("vault");
+    let context = Pkcs11::new(hsm.module()).unwrap();
+    context
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let kek = open(&hsm, true).unwrap();
+    let wrapped = kek.wrap(b"aad", b"secret").unwrap();
+    assert_eq!(kek.unwrap(b"aad", &wrapped).unwrap().as_slice(), b"secret");
+    drop(kek);
+    // The KEK did not initialise the module, so closing it must not finalize it.
+    let slots = context.get_slots_with_initialized_token();
+    assert!(slots.is_ok(), "module was finalized: {slots:?}");
+    context.finalize().unwrap();
+}
+
+#[test]
 fn wrong_pin_is_named() {
     let hsm = SoftHsm::with_token("vault");
     let mut config = config(&hsm);
