@@ -4,7 +4,9 @@
 //! tables follow WhatsApp for Android (`jid`, `chat`, `message`, `message_media`,
 //! `message_quoted`, `receipt_user`, plus an FTS5 index), and `media/`, with real photos
 //! and incompressible video and voice note files. Everything is derived from a seed:
-//! the same options give byte-identical files.
+//! the same options give byte-identical files with the same build. The database header
+//! records the bundled SQLite version, and media sizes go through `f64::ln` and `exp`,
+//! so another SQLite version or platform may give different bytes.
 //!
 //! - [`generate`] builds a new data folder of a target size.
 //! - [`day`] applies one day of app activity to an existing folder.
