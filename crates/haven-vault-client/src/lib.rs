@@ -25,6 +25,7 @@
 mod enroll;
 mod error;
 mod recover;
+mod token;
 mod transport;
 
 use haven_vault_proto::wire::{InfoResponse, RecordStatus as RecordBody};
@@ -34,6 +35,7 @@ use zeroize::Zeroizing;
 
 pub use enroll::Enrollment;
 pub use error::ClientError;
+pub use token::token_principal;
 pub use transport::ClientOptions;
 
 use transport::Transport;
