@@ -3,7 +3,7 @@
 use haven_crypto::BackupKey;
 use haven_vault_proto::client::{enroll_finish, enroll_start};
 use haven_vault_proto::wire::{EnrollFinishResponse, EnrollStartResponse};
-use haven_vault_proto::{KsfParams, PUBLIC_KEY_LEN};
+use haven_vault_proto::{KsfParams, KSF_TEST_INSECURE, KSF_V1, PUBLIC_KEY_LEN};
 
 use crate::{ClientError, VaultClient};
 
@@ -39,8 +39,14 @@ impl VaultClient {
     ) -> Result<Enrollment, ClientError> {
         let info = self.info().await?;
         let vault_id = self.vault_id().await?;
-        let ksf = KsfParams::from_version(info.ksf_version)?;
-        if ksf.memory_kib < haven_vault_proto::KSF_V1.memory_kib && !self.allow_insecure_ksf {
+        let test_version = KSF_TEST_INSECURE.version;
+        let version = if self.allow_insecure_ksf && info.ksf_versions.contains(&test_version) {
+            test_version
+        } else {
+            info.ksf_version
+        };
+        let ksf = KsfParams::from_version(version)?;
+        if ksf.memory_kib < KSF_V1.memory_kib && !self.allow_insecure_ksf {
             return Err(ClientError::InsecureKsf {
                 url: self.transport.current_url(),
                 version: ksf.version,

@@ -64,6 +64,8 @@ pub struct VaultInfo {
     pub vault_id: String,
     pub fingerprint: String,
     pub ksf_version: u32,
+    /// Every KSF version the vault accepts at enrollment.
+    pub ksf_versions: Vec<u32>,
     pub default_guess_limit: u32,
     pub max_guess_limit: u32,
 }
@@ -107,6 +109,7 @@ impl VaultClient {
             vault_id: info.vault_id,
             fingerprint: info.fingerprint,
             ksf_version: info.ksf_version,
+            ksf_versions: info.ksf_versions,
             default_guess_limit: info.default_guess_limit,
             max_guess_limit: info.max_guess_limit,
         })

@@ -31,9 +31,9 @@ pub struct ClientOptions {
     /// The vault id, when known (a key slot stores it). Without it the client reads
     /// it from `GET /v1/info`.
     pub vault_id: Option<String>,
-    /// Accept a vault that asks for a key stretching setting weaker than version 1.
-    /// Only tests set this: a weak setting lets whoever reads the vault's records
-    /// search passwords quickly.
+    /// Enroll with the test-only key stretching setting (KSF version 0) when the vault
+    /// offers it, and accept a vault that requests it. Only tests set this: a weak
+    /// setting lets whoever reads the vault's records search passwords quickly.
     pub allow_insecure_ksf: bool,
 }
 
