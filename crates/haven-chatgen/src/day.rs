@@ -98,7 +98,7 @@ pub fn day(options: &DayOptions) -> Result<Summary> {
         read_probability: 0.3,
     };
     let mut summary = Summary::default();
-    let mut talk = Talk::new(&conn, config, &corpus, &chats, day_start)?;
+    let mut talk = Talk::new(&conn, &mut rng, config, &corpus, &chats, day_start)?;
     insert_messages(&conn, &db_path, &mut talk, &mut rng, options, &mut summary)?;
     mark_read(
         &conn,

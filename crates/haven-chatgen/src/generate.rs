@@ -92,7 +92,7 @@ pub fn generate(options: &GenerateOptions) -> Result<Summary> {
         reply_gap_ms: crate::talk::REPLY_GAP_MS,
         read_probability: 0.97,
     };
-    let mut talk = Talk::new(&conn, config, &corpus, &chats, HISTORY_START_MS)?;
+    let mut talk = Talk::new(&conn, &mut rng, config, &corpus, &chats, HISTORY_START_MS)?;
     let mut fill = Fill {
         plan: &media_plan,
         next_media: 0,

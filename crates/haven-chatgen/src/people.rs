@@ -149,31 +149,41 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Chat>> {
     Ok(chats)
 }
 
-/// Picks chats with a Zipf-like skew: the chat at position `i` is chosen with weight
-/// 1 / (i + 1), so a few chats hold most messages, as on a real phone.
+/// Picks chats with a Zipf-like skew: the chat of rank `r` is chosen with weight
+/// 1 / (r + 1), so a few chats get most messages, as on a real phone. Ranks are a
+/// random permutation, so groups and individual chats both appear among the busiest.
 #[derive(Debug)]
 pub struct ChatPicker {
     cumulative: Vec<f64>,
+    /// Chat index of each rank.
+    chat_of_rank: Vec<usize>,
 }
 
 impl ChatPicker {
-    pub fn new(chat_count: usize) -> ChatPicker {
+    pub fn new(chat_count: usize, rng: &mut impl Rng) -> ChatPicker {
         let mut total = 0.0;
         let cumulative = (0..chat_count)
-            .map(|i| {
-                total += 1.0 / (i as f64 + 1.0);
+            .map(|rank| {
+                total += 1.0 / (rank as f64 + 1.0);
                 total
             })
             .collect();
-        ChatPicker { cumulative }
+        let mut chat_of_rank: Vec<usize> = (0..chat_count).collect();
+        chat_of_rank.shuffle(rng);
+        ChatPicker {
+            cumulative,
+            chat_of_rank,
+        }
     }
 
     /// Returns the index of the next chat.
     pub fn pick(&self, rng: &mut impl Rng) -> usize {
         let total = *self.cumulative.last().expect("at least one chat");
         let target = rng.gen_range(0.0..total);
-        self.cumulative
+        let rank = self
+            .cumulative
             .partition_point(|&c| c <= target)
-            .min(self.cumulative.len() - 1)
+            .min(self.cumulative.len() - 1);
+        self.chat_of_rank[rank]
     }
 }

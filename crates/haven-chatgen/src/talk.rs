@@ -83,6 +83,7 @@ impl<'a> Talk<'a> {
     /// Starts a simulator whose first message comes after `clock_ms`.
     pub fn new(
         conn: &Connection,
+        rng: &mut impl Rng,
         config: TalkConfig,
         corpus: &'a Corpus,
         chats: &'a [Chat],
@@ -93,7 +94,7 @@ impl<'a> Talk<'a> {
             config,
             corpus,
             chats,
-            picker: ChatPicker::new(chats.len()),
+            picker: ChatPicker::new(chats.len(), rng),
             writer,
             session: None,
             clock_ms,

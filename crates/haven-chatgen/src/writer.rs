@@ -104,7 +104,7 @@ pub fn write(options: &WriteOptions) -> Result<Summary> {
         read_probability: 0.5,
     };
     let clock = max_timestamp.unwrap_or(HISTORY_START_MS);
-    let mut talk = Talk::new(&conn, config, &corpus, &chats, clock)?;
+    let mut talk = Talk::new(&conn, &mut rng, config, &corpus, &chats, clock)?;
 
     let mut summary = Summary::default();
     for seq in (last_seq as u64 + 1)..=(last_seq as u64 + options.transactions) {
