@@ -23,7 +23,13 @@ pub async fn enroll_after_init(
     if args.vault.is_empty() {
         return Ok(());
     }
-    add_vault_slot(repo, args).await?;
+    add_vault_slot(repo, args).await.with_context(|| {
+        format!(
+            "the repository was created and its 64-digit key is in {}, but no vault \
+             password was added; run `haven key add-password` to try again",
+            key_file.display()
+        )
+    })?;
     eprintln!(
         "The 64-digit key in {} also opens the repository; keep a copy of it offline.",
         key_file.display()

@@ -90,6 +90,12 @@ pub async fn recover_key(client: &VaultClient, args: &PasswordArgs) -> anyhow::R
         .status()
         .await
         .context("cannot read the vault record's guess counter")?;
+    if status.guesses_remaining == 0 {
+        bail!(
+            "the vault allows no more guesses for this account, so it holds no usable \
+             record; open the repository with its 64-digit key"
+        );
+    }
     if status.guesses_remaining == 1 {
         warn_last_guess(args)?;
     } else {
