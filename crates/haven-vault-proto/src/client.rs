@@ -155,6 +155,13 @@ impl RecoverProgress {
         )?);
         crate::unwrap_backup_key(&self.export_key, &self.credential_identifier, &wrapped)
     }
+
+    /// Returns the export key and the session key. Only tests use this, to search
+    /// logs for them; nothing else should read these keys.
+    #[doc(hidden)]
+    pub fn secret_keys_for_log_tests(&self) -> (&[u8], &[u8]) {
+        (&self.export_key, &self.session_key)
+    }
 }
 
 /// Finishes the OPAQUE login with the record's KSF version. Returns

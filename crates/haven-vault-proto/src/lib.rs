@@ -30,7 +30,9 @@ pub use keywrap::{
 pub use ksf::{KsfParams, KSF_TEST_INSECURE, KSF_V1};
 pub use principal::Principal;
 pub use suite::{
-    login_parameters, opaque_identifiers, Suite, LOGIN_CONTEXT, PUBLIC_KEY_LEN, SERVER_SETUP_LEN,
+    login_parameters, opaque_identifiers, Suite, CREDENTIAL_FINALIZATION_LEN,
+    CREDENTIAL_REQUEST_LEN, CREDENTIAL_RESPONSE_LEN, LOGIN_CONTEXT, PUBLIC_KEY_LEN,
+    REGISTRATION_REQUEST_LEN, REGISTRATION_RESPONSE_LEN, REGISTRATION_UPLOAD_LEN, SERVER_SETUP_LEN,
 };
 
 /// Version prefix of every JSON API path.

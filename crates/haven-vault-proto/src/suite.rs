@@ -18,6 +18,19 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 /// Length of a serialized `ServerSetup` (OPRF seed, AKE key pair, fake key pair).
 pub const SERVER_SETUP_LEN: usize = 128;
 
+/// Serialized `RegistrationRequest`: the blinded element.
+pub const REGISTRATION_REQUEST_LEN: usize = 32;
+/// Serialized `RegistrationResponse`: evaluated element and server public key.
+pub const REGISTRATION_RESPONSE_LEN: usize = 64;
+/// Serialized `RegistrationUpload`: client public key, masking key and envelope.
+pub const REGISTRATION_UPLOAD_LEN: usize = 192;
+/// Serialized `CredentialRequest` (KE1): blinded element, client nonce and key share.
+pub const CREDENTIAL_REQUEST_LEN: usize = 96;
+/// Serialized `CredentialResponse` (KE2).
+pub const CREDENTIAL_RESPONSE_LEN: usize = 320;
+/// Serialized `CredentialFinalization` (KE3): the client MAC.
+pub const CREDENTIAL_FINALIZATION_LEN: usize = 64;
+
 /// OPAQUE login context string: binds the key exchange to this protocol.
 pub const LOGIN_CONTEXT: &[u8] = b"haven/v1/vault-login";
 

@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub default_guess_limit: u32,
     pub max_guess_limit: u32,
     pub allow_insecure_test_ksf: bool,
+    /// KSF version advertised for new enrollments and imitated by phantom replies.
+    pub ksf_version: u32,
     pub session_lifetime: Duration,
     pub max_body_bytes: usize,
     pub account_rate: Rate,
@@ -41,6 +43,7 @@ impl ServerConfig {
             default_guess_limit: haven_vault_proto::DEFAULT_GUESS_LIMIT,
             max_guess_limit: 100,
             allow_insecure_test_ksf: false,
+            ksf_version: haven_vault_proto::KSF_V1.version,
             session_lifetime: Duration::from_secs(120),
             max_body_bytes: 16 * 1024,
             account_rate: Rate {

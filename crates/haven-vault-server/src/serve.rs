@@ -106,7 +106,7 @@ impl Vault {
         let limits = Limits {
             default_guess_limit: config.default_guess_limit,
             max_guess_limit: config.max_guess_limit,
-            ksf_version: haven_vault_proto::KSF_V1.version,
+            ksf_version: config.ksf_version,
             allow_insecure_test_ksf: config.allow_insecure_test_ksf,
             session_lifetime_secs: config.session_lifetime.as_secs().max(1),
             max_body_bytes: config.max_body_bytes,
@@ -203,6 +203,16 @@ fn check_limits(config: &ServerConfig) -> Result<(), ServeError> {
         return Err(ServeError::Config(format!(
             "the default guess limit {} must be between 1 and the maximum guess limit {}",
             config.default_guess_limit, config.max_guess_limit
+        )));
+    }
+    haven_vault_proto::KsfParams::from_version(config.ksf_version)
+        .map_err(|error| ServeError::Config(error.to_string()))?;
+    if config.ksf_version == haven_vault_proto::KSF_TEST_INSECURE.version
+        && !config.allow_insecure_test_ksf
+    {
+        return Err(ServeError::Config(format!(
+            "KSF version {} is for tests only; add --allow-insecure-test-ksf to use it",
+            config.ksf_version
         )));
     }
     if config.max_body_bytes < 1024 {

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// almost no protection against an offline password search.
     #[arg(long)]
     allow_insecure_test_ksf: bool,
+    /// KSF version advertised to new enrollments and used in replies for accounts
+    /// without a record (1: Argon2id 64 MiB, 3 passes; 0: tests only).
+    #[arg(long, value_name = "VERSION", default_value_t = haven_vault_proto::KSF_V1.version)]
+    ksf_version: u32,
     /// Seconds a login session stays valid between recover/start and recover/finish.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     session_lifetime: u64,
@@ -76,6 +80,7 @@ impl ServeArgs {
         config.default_guess_limit = self.default_guess_limit;
         config.max_guess_limit = self.max_guess_limit;
         config.allow_insecure_test_ksf = self.allow_insecure_test_ksf;
+        config.ksf_version = self.ksf_version;
         config.session_lifetime = Duration::from_secs(self.session_lifetime);
         config.max_body_bytes = self.max_body_bytes;
         config.account_rate = Rate {

@@ -5,11 +5,14 @@ use axum::Json;
 use haven_vault_proto::wire::{
     EnrollFinishRequest, EnrollFinishResponse, EnrollStartRequest, EnrollStartResponse,
 };
-use haven_vault_proto::{KsfParams, Suite, KSF_TEST_INSECURE, WRAPPED_KEY_LEN};
+use haven_vault_proto::{
+    KsfParams, Suite, KSF_TEST_INSECURE, REGISTRATION_REQUEST_LEN, REGISTRATION_UPLOAD_LEN,
+    WRAPPED_KEY_LEN,
+};
 use opaque_ke::{RegistrationRequest, RegistrationUpload, ServerRegistration};
 
 use super::extract::{Authed, JsonBody};
-use super::{invalid_opaque, ApiError, AppState};
+use super::{decode_opaque, invalid_opaque, ApiError, AppState};
 use crate::record::RealRecord;
 
 pub async fn start(
@@ -18,29 +21,19 @@ pub async fn start(
     JsonBody(body): JsonBody<EnrollStartRequest>,
 ) -> Result<Json<EnrollStartResponse>, ApiError> {
     let bytes = body.registration_request.as_slice();
-    let request = RegistrationRequest::<Suite>::deserialize(bytes).map_err(|error| {
-        invalid_opaque(
-            "registration_request",
-            "RegistrationRequest",
-            32,
-            bytes.len(),
-            error,
-        )
-    })?;
+    let request = decode_opaque(
+        "registration_request",
+        "RegistrationRequest",
+        REGISTRATION_REQUEST_LEN,
+        bytes,
+        RegistrationRequest::<Suite>::deserialize,
+    )?;
     let start = ServerRegistration::<Suite>::start(
         &app.secrets.server_setup,
         request,
         &auth.account.credential_identifier,
     )
-    .map_err(|error| {
-        invalid_opaque(
-            "registration_request",
-            "RegistrationRequest",
-            32,
-            bytes.len(),
-            error,
-        )
-    })?;
+    .map_err(|error| invalid_opaque("registration_request", "RegistrationRequest", error))?;
     Ok(Json(EnrollStartResponse {
         registration_response: start.message.serialize().to_vec().into(),
         tenant: auth.principal.tenant,
@@ -86,15 +79,13 @@ pub async fn finish(
         )));
     }
     let bytes = body.registration_upload.as_slice();
-    let upload = RegistrationUpload::<Suite>::deserialize(bytes).map_err(|error| {
-        invalid_opaque(
-            "registration_upload",
-            "RegistrationUpload",
-            192,
-            bytes.len(),
-            error,
-        )
-    })?;
+    let upload = decode_opaque(
+        "registration_upload",
+        "RegistrationUpload",
+        REGISTRATION_UPLOAD_LEN,
+        bytes,
+        RegistrationUpload::<Suite>::deserialize,
+    )?;
     let mut generation = [0u8; 16];
     haven_crypto::random_bytes(&mut generation);
     let record = RealRecord {

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use haven_vault_auth::TenantKeys;
 use haven_vault_proto::wire::{codes, InfoResponse};
-use haven_vault_proto::KSF_TEST_INSECURE;
+use haven_vault_proto::{KSF_TEST_INSECURE, KSF_V1};
 
 pub use error::ApiError;
 
@@ -76,7 +76,7 @@ pub fn router(app: AppState) -> Router {
 }
 
 async fn info(State(app): State<AppState>) -> Json<InfoResponse> {
-    let mut ksf_versions = vec![app.limits.ksf_version];
+    let mut ksf_versions = vec![KSF_V1.version];
     if app.limits.allow_insecure_test_ksf {
         ksf_versions.push(KSF_TEST_INSECURE.version);
     }
@@ -137,17 +137,31 @@ async fn limit_address(State(app): State<AppState>, request: Request, next: Next
     next.run(request).await
 }
 
-/// Maps an OPAQUE decoding failure to a 400 that names the field and the length.
-pub(crate) fn invalid_opaque(
+/// Decodes an OPAQUE message of exactly `expected_len` bytes (opaque-ke ignores
+/// trailing bytes, so the length is checked here); failures are 400s that name the
+/// field and the length.
+pub(crate) fn decode_opaque<T, E: std::fmt::Display>(
     field: &str,
     what: &str,
     expected_len: usize,
-    len: usize,
-    error: impl std::fmt::Display,
-) -> ApiError {
+    bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<T, ApiError> {
+    if bytes.len() != expected_len {
+        return Err(ApiError::invalid_message(format!(
+            "field `{field}` is {} bytes, but an OPAQUE {what} is {expected_len} bytes; send \
+             the message made by an opaque-ke 4 client with Haven's cipher suite",
+            bytes.len()
+        )));
+    }
+    decode(bytes).map_err(|error| invalid_opaque(field, what, error))
+}
+
+/// Maps a failure to use a decoded OPAQUE message to a 400 naming the field.
+pub(crate) fn invalid_opaque(field: &str, what: &str, error: impl std::fmt::Display) -> ApiError {
     ApiError::invalid_message(format!(
-        "field `{field}` is not a valid OPAQUE {what}: {error}; it is {len} bytes, a valid \
-         one is {expected_len} bytes made by an opaque-ke 4 client with Haven's cipher suite"
+        "field `{field}` is not a valid OPAQUE {what}: {error}; a point may be invalid or \
+         the identity element; send the message made by an opaque-ke 4 client"
     ))
 }
 

@@ -5,13 +5,15 @@ use axum::Json;
 use haven_vault_proto::wire::{
     codes, RecoverFinishRequest, RecoverFinishResponse, RecoverStartRequest, RecoverStartResponse,
 };
-use haven_vault_proto::{login_parameters, seal_release, Suite};
+use haven_vault_proto::{
+    login_parameters, seal_release, Suite, CREDENTIAL_FINALIZATION_LEN, CREDENTIAL_REQUEST_LEN,
+};
 use opaque_ke::{CredentialFinalization, CredentialRequest, ServerLogin, ServerRegistration};
 use rand_core::OsRng;
 use zeroize::Zeroizing;
 
 use super::extract::{Authed, JsonBody};
-use super::{invalid_opaque, unix_now, ApiError, AppState};
+use super::{decode_opaque, invalid_opaque, unix_now, ApiError, AppState};
 use crate::metrics::bump;
 use crate::record::PendingSession;
 use crate::session::{self, LoginSession, SessionError};
@@ -24,15 +26,13 @@ pub async fn start(
     JsonBody(body): JsonBody<RecoverStartRequest>,
 ) -> Result<Json<RecoverStartResponse>, ApiError> {
     let bytes = body.credential_request.as_slice();
-    let request = CredentialRequest::<Suite>::deserialize(bytes).map_err(|error| {
-        invalid_opaque(
-            "credential_request",
-            "CredentialRequest (KE1)",
-            96,
-            bytes.len(),
-            error,
-        )
-    })?;
+    let request = decode_opaque(
+        "credential_request",
+        "CredentialRequest (KE1)",
+        CREDENTIAL_REQUEST_LEN,
+        bytes,
+        CredentialRequest::<Suite>::deserialize,
+    )?;
     let mut session_id = [0u8; 16];
     haven_crypto::random_bytes(&mut session_id);
     let now = unix_now();
@@ -77,15 +77,7 @@ pub async fn start(
         credential_identifier,
         login_parameters(credential_identifier, &app.secrets.vault_id),
     )
-    .map_err(|error| {
-        invalid_opaque(
-            "credential_request",
-            "CredentialRequest (KE1)",
-            96,
-            bytes.len(),
-            error,
-        )
-    })?;
+    .map_err(|error| invalid_opaque("credential_request", "CredentialRequest (KE1)", error))?;
     bump(&app.metrics.logins_started);
     let login = LoginSession {
         expires_at,
@@ -144,16 +136,13 @@ pub async fn finish(
         None => None,
         Some(bytes) => {
             let bytes = bytes.as_slice();
-            let finalization =
-                CredentialFinalization::<Suite>::deserialize(bytes).map_err(|error| {
-                    invalid_opaque(
-                        "credential_finalization",
-                        "CredentialFinalization (KE3)",
-                        64,
-                        bytes.len(),
-                        error,
-                    )
-                })?;
+            let finalization = decode_opaque(
+                "credential_finalization",
+                "CredentialFinalization (KE3)",
+                CREDENTIAL_FINALIZATION_LEN,
+                bytes,
+                CredentialFinalization::<Suite>::deserialize,
+            )?;
             let state = ServerLogin::<Suite>::deserialize(&login.state).map_err(|_| {
                 ApiError::bad_request(
                     "session holds no valid login state; start the recovery again",
