@@ -1,42 +1,112 @@
 //! `haven init`, `backup`, `snapshots`, `ls`, `restore` and `check`.
 
-use std::process::ExitCode;
+mod backup;
+mod check;
+mod format;
+mod init;
+mod inspect;
+mod restore;
+
+use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::common::RepoArgs;
+
+pub use backup::backup;
+pub use check::check;
+pub use init::init;
+pub use inspect::{ls, snapshots};
+pub use restore::restore;
+
 #[derive(Args)]
 pub struct InitArgs {
+    /// Repository location: a folder path, or an fs:// URL. It must not hold a repository.
+    #[arg(long, env = "HAVEN_REPO")]
+    pub repo: String,
+
+    /// File to write the new backup key to (created with mode 0600; an existing file
+    /// is never overwritten).
+    #[arg(long, env = "HAVEN_KEY_FILE")]
+    pub key_file: PathBuf,
+
+    /// Target pack file size in MiB. Larger packs mean fewer storage requests.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub pack_size_mib: u64,
+
     /// Vault enrollment options; with `--vault`, a password also opens the repository.
     #[command(flatten)]
     pub vault: crate::key_cmds::VaultEnrollArgs,
 }
 
 #[derive(Args)]
-pub struct BackupArgs {}
-#[derive(Args)]
-pub struct SnapshotsArgs {}
-#[derive(Args)]
-pub struct LsArgs {}
-#[derive(Args)]
-pub struct RestoreArgs {}
-#[derive(Args)]
-pub struct CheckArgs {}
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
 
-pub async fn init(_args: InitArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+    /// Tag to store with the snapshot; repeat for several.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Files and folders to back up.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
-pub async fn backup(_args: BackupArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+#[derive(Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Print JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
-pub async fn snapshots(_args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+#[derive(Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Snapshot id, a unique prefix of it, or `latest`.
+    pub snapshot: String,
+
+    /// Path inside the snapshot to list (default: everything).
+    pub path: Option<PathBuf>,
 }
-pub async fn ls(_args: LsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Snapshot id, a unique prefix of it, or `latest`.
+    pub snapshot: String,
+
+    /// Folder to restore into; created if missing. Existing files at restored paths
+    /// are replaced.
+    #[arg(long)]
+    pub target: PathBuf,
+
+    /// Restore only this path inside the snapshot (and what is below it); repeat for several.
+    #[arg(long = "include")]
+    pub includes: Vec<PathBuf>,
 }
-pub async fn restore(_args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
-}
-pub async fn check(_args: CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Also read and authenticate every byte of every pack.
+    #[arg(long)]
+    pub read_data: bool,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,0 +1,109 @@
+//! `haven backup`: back up files and folders into a new snapshot.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use haven_repo::{BackupOptions, BackupProgress, BackupResult};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::format::bytes;
+use super::BackupArgs;
+use crate::common::repo_error_exit;
+
+pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    let repo = match args.repo.open().await {
+        Ok(repo) => repo,
+        Err(e) => return e.into_exit(),
+    };
+    let progress = Arc::new(BackupProgress::default());
+    let bar = std::io::stderr().is_terminal().then(|| start_bar(progress.clone()));
+    let options = BackupOptions {
+        tags: args.tags.clone(),
+        progress: Some(progress.clone()),
+        ..BackupOptions::default()
+    };
+    let result = repo.backup(&args.paths, options).await;
+    if let Some((bar, ticker)) = bar {
+        ticker.abort();
+        bar.finish_and_clear();
+    }
+    let result = match result {
+        Ok(result) => result,
+        Err(e) => return repo_error_exit(e),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary_json(&result))?);
+    } else {
+        print_summary(&result);
+    }
+    for problem in &result.problems {
+        eprintln!("warning: {}: {:?}: {}", problem.path, problem.kind, problem.detail);
+    }
+    for damage in &result.damaged {
+        eprintln!("damaged: {damage}");
+    }
+    if result.problems.is_empty() && result.damaged.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(crate::EXIT_DAMAGED))
+    }
+}
+
+fn start_bar(progress: Arc<BackupProgress>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    let ticker_bar = bar.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            ticker_bar.set_message(format!(
+                "{} files, {} read, {} written",
+                progress.files.load(Ordering::Relaxed),
+                bytes(progress.bytes_read.load(Ordering::Relaxed)),
+                bytes(progress.bytes_written.load(Ordering::Relaxed)),
+            ));
+            ticker_bar.tick();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (bar, ticker)
+}
+
+fn summary_json(result: &BackupResult) -> serde_json::Value {
+    let s = &result.snapshot.summary;
+    json!({
+        "snapshot_id": result.snapshot_id.to_hex(),
+        "files_new": s.files_new,
+        "files_changed": s.files_changed,
+        "files_unchanged": s.files_unchanged,
+        "dirs": s.dirs,
+        "bytes_read": s.bytes_read,
+        "bytes_written": s.bytes_written,
+        "blobs_new": s.blobs_new,
+        "seconds": s.duration_ms as f64 / 1000.0,
+        "adopted_packs": result.adopted_packs,
+        "problems": result.problems,
+        "damaged": result.damaged,
+    })
+}
+
+fn print_summary(result: &BackupResult) {
+    let s = &result.snapshot.summary;
+    println!("snapshot {} saved", result.snapshot_id.short());
+    println!(
+        "files: {} new, {} changed, {} unchanged; {} folders",
+        s.files_new, s.files_changed, s.files_unchanged, s.dirs
+    );
+    println!(
+        "read {}, wrote {} to storage in {:.1} s",
+        bytes(s.bytes_read),
+        bytes(s.bytes_written),
+        s.duration_ms as f64 / 1000.0
+    );
+    if result.adopted_packs > 0 {
+        println!("reused {} packs left by an interrupted backup", result.adopted_packs);
+    }
+}

@@ -1,0 +1,254 @@
+//! The blob pipeline of a backup: hash on the walking thread, compress and seal on a
+//! pool of worker threads, pack and upload on one packer thread.
+//!
+//! Bounded channels give back-pressure, so memory stays near
+//! (channel depth × max chunk size) no matter how large the files are.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+
+use crate::error::{RepoError, Result};
+use crate::id::ObjectId;
+use crate::index::{self, IndexFile, IndexedPack};
+use crate::pack::{self, BlobType, PackBuilder};
+use crate::Repository;
+
+const CHANNEL_DEPTH: usize = 8;
+/// Write an index file at least this often, so an interrupted backup loses little.
+const INDEX_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+
+struct Job {
+    blob_type: BlobType,
+    id: ObjectId,
+    plaintext: Vec<u8>,
+    compress: bool,
+}
+
+struct SealedBlob {
+    blob_type: BlobType,
+    id: ObjectId,
+    sealed: Vec<u8>,
+    raw_length: u64,
+}
+
+/// What the packer wrote.
+#[derive(Default, Debug)]
+pub(crate) struct PackerStats {
+    pub bytes_written: u64,
+    pub packs: u64,
+    pub blobs: u64,
+}
+
+pub(crate) struct Pipeline {
+    repo: Repository,
+    jobs: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    packer: Option<JoinHandle<Result<PackerStats>>>,
+    /// Blobs sent into the pipeline during this backup and not yet in the index.
+    pending: HashSet<ObjectId>,
+}
+
+impl Pipeline {
+    /// Starts `workers` sealing threads and the packer. `flush_every_packs` sets how
+    /// many packs an index file covers at most.
+    pub fn start(repo: Repository, handle: Handle, workers: usize, flush_every_packs: usize, written: Arc<AtomicU64>) -> Self {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(CHANNEL_DEPTH);
+        let (sealed_tx, sealed_rx) = mpsc::sync_channel::<SealedBlob>(CHANNEL_DEPTH);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let workers = (0..workers.max(1))
+            .map(|_| {
+                let job_rx = job_rx.clone();
+                let sealed_tx = sealed_tx.clone();
+                let keys = repo.keys.clone();
+                std::thread::spawn(move || loop {
+                    let job = match job_rx.lock().expect("job queue lock").recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let sealed = pack::seal_blob(&keys, job.blob_type, &job.id, &job.plaintext, job.compress);
+                    let blob = SealedBlob {
+                        blob_type: job.blob_type,
+                        id: job.id,
+                        sealed,
+                        raw_length: job.plaintext.len() as u64,
+                    };
+                    if sealed_tx.send(blob).is_err() {
+                        return;
+                    }
+                })
+            })
+            .collect();
+        drop(sealed_tx);
+        let packer_repo = repo.clone();
+        let packer = std::thread::spawn(move || {
+            Packer::new(packer_repo, handle, flush_every_packs.max(1), written).run(sealed_rx)
+        });
+        Self {
+            repo,
+            jobs: Some(job_tx),
+            workers,
+            packer: Some(packer),
+            pending: HashSet::new(),
+        }
+    }
+
+    /// Hashes a blob and queues it unless the repository or this run already has it.
+    /// Returns the id and whether the blob was new.
+    pub fn save(&mut self, blob_type: BlobType, plaintext: Vec<u8>, compress: bool) -> Result<(ObjectId, bool)> {
+        let id = pack::blob_id(&self.repo.keys, &plaintext);
+        if self.pending.contains(&id) || self.repo.has_blob(&id) {
+            return Ok((id, false));
+        }
+        self.pending.insert(id);
+        let job = Job {
+            blob_type,
+            id,
+            plaintext,
+            compress,
+        };
+        let sender = self.jobs.as_ref().expect("pipeline is running");
+        if sender.send(job).is_err() {
+            // The packer stopped: its error is the real cause.
+            return Err(self.stop_with_error());
+        }
+        Ok((id, true))
+    }
+
+    fn stop_with_error(&mut self) -> RepoError {
+        self.jobs = None;
+        match self.join() {
+            Err(e) => e,
+            Ok(_) => RepoError::Pipeline("the packer stopped without an error".into()),
+        }
+    }
+
+    fn join(&mut self) -> Result<PackerStats> {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            worker
+                .join()
+                .map_err(|_| RepoError::Pipeline("a sealing thread panicked".into()))?;
+        }
+        match self.packer.take() {
+            Some(packer) => packer
+                .join()
+                .map_err(|_| RepoError::Pipeline("the packer thread panicked".into()))?,
+            None => Err(RepoError::Pipeline("the packer already stopped".into())),
+        }
+    }
+
+    /// Flushes the last packs and index file and returns what was written.
+    pub fn finish(mut self) -> Result<PackerStats> {
+        self.join()
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.jobs = None;
+    }
+}
+
+struct Packer {
+    repo: Repository,
+    handle: Handle,
+    flush_every_packs: usize,
+    data: PackBuilder,
+    trees: PackBuilder,
+    unindexed: Vec<IndexedPack>,
+    last_flush: Instant,
+    stats: PackerStats,
+    written: Arc<AtomicU64>,
+}
+
+impl Packer {
+    fn new(repo: Repository, handle: Handle, flush_every_packs: usize, written: Arc<AtomicU64>) -> Self {
+        Self {
+            repo,
+            handle,
+            flush_every_packs,
+            data: PackBuilder::default(),
+            trees: PackBuilder::default(),
+            unindexed: Vec::new(),
+            last_flush: Instant::now(),
+            stats: PackerStats::default(),
+            written,
+        }
+    }
+
+    fn run(mut self, blobs: Receiver<SealedBlob>) -> Result<PackerStats> {
+        let pack_size = self.repo.config.pack_size;
+        for blob in blobs {
+            self.stats.blobs += 1;
+            let builder = match blob.blob_type {
+                BlobType::Data => &mut self.data,
+                BlobType::Tree => &mut self.trees,
+            };
+            builder.add(blob.blob_type, blob.id, &blob.sealed, blob.raw_length);
+            if builder.len() >= pack_size {
+                let full = std::mem::take(builder);
+                self.upload(full)?;
+            }
+            if self.unindexed.len() >= self.flush_every_packs
+                || (!self.unindexed.is_empty() && self.last_flush.elapsed() >= INDEX_FLUSH_INTERVAL)
+            {
+                self.flush_index()?;
+            }
+        }
+        let data = std::mem::take(&mut self.data);
+        let trees = std::mem::take(&mut self.trees);
+        self.upload(data)?;
+        self.upload(trees)?;
+        self.flush_index()?;
+        Ok(self.stats)
+    }
+
+    fn upload(&mut self, builder: PackBuilder) -> Result<()> {
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let finished = builder.finish(&self.repo.keys);
+        let size = finished.bytes.len() as u64;
+        let path = pack::pack_path(&finished.id);
+        self.handle.block_on(self.repo.storage.write(&path, finished.bytes))?;
+        tracing::debug!(pack = %path, size, blobs = finished.entries.len(), "pack written");
+        self.record_written(size);
+        self.stats.packs += 1;
+        self.unindexed.push(IndexedPack {
+            id: finished.id,
+            size,
+            blobs: finished.entries,
+        });
+        Ok(())
+    }
+
+    fn flush_index(&mut self) -> Result<()> {
+        self.last_flush = Instant::now();
+        if self.unindexed.is_empty() {
+            return Ok(());
+        }
+        let file = IndexFile {
+            packs: std::mem::take(&mut self.unindexed),
+        };
+        let (id, bytes) = index::encode_index(&self.repo.keys, &file);
+        let size = bytes.len() as u64;
+        self.handle.block_on(self.repo.storage.write(&index::index_path(&id), bytes))?;
+        self.record_written(size);
+        let mut index = self.repo.index.write().expect("index lock");
+        for pack in &file.packs {
+            index.add_pack(pack);
+        }
+        Ok(())
+    }
+
+    fn record_written(&mut self, bytes: u64) {
+        self.stats.bytes_written += bytes;
+        self.written.fetch_add(bytes, Ordering::Relaxed);
+    }
+}

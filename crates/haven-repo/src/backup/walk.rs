@@ -1,0 +1,380 @@
+//! Walking the source tree on a blocking thread and turning it into nodes and blobs.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+use super::pipeline::{PackerStats, Pipeline};
+use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
+use crate::chunker::Chunker;
+use crate::compress::is_compressed_format;
+use crate::error::{RepoError, Result};
+use crate::id::{to_cbor, ObjectId};
+use crate::pack::BlobType;
+use crate::snapshot::BackupSummary;
+use crate::tree::{Node, NodeKind, Tree};
+use crate::Repository;
+
+/// Bytes read from the start of a file to detect SQLite and compressed formats.
+const HEAD_LEN: usize = 100;
+
+pub(super) struct WalkOutcome {
+    pub root_tree: ObjectId,
+    pub summary: BackupSummary,
+    pub problems: Vec<FileProblem>,
+    pub packer: PackerStats,
+}
+
+pub(super) fn run(
+    repo: Repository,
+    handle: Handle,
+    paths: Vec<PathBuf>,
+    parent_tree: Option<Tree>,
+    options: BackupOptions,
+    progress: Arc<BackupProgress>,
+) -> Result<WalkOutcome> {
+    let pipeline = Pipeline::start(
+        repo.clone(),
+        handle.clone(),
+        options.workers,
+        options.index_flush_packs,
+        progress.bytes_written.clone(),
+    );
+    let mut walker = Walker {
+        repo,
+        handle,
+        pipeline,
+        options,
+        progress,
+        summary: BackupSummary::default(),
+        problems: Vec::new(),
+        hard_links: HashMap::new(),
+    };
+    let mut nodes = Vec::new();
+    for path in &paths {
+        let name = path.file_name().expect("normalize_paths checked the name").as_bytes().to_vec();
+        let previous = parent_tree.as_ref().and_then(|t| t.find(&name));
+        if let Some(node) = walker.visit(path, name, previous)? {
+            nodes.push(node);
+        }
+    }
+    let root_tree = walker.save_tree(nodes)?;
+    let Walker {
+        pipeline,
+        summary,
+        problems,
+        ..
+    } = walker;
+    let packer = pipeline.finish()?;
+    Ok(WalkOutcome {
+        root_tree,
+        summary,
+        problems,
+        packer,
+    })
+}
+
+struct Walker {
+    repo: Repository,
+    handle: Handle,
+    pipeline: Pipeline,
+    options: BackupOptions,
+    progress: Arc<BackupProgress>,
+    summary: BackupSummary,
+    problems: Vec<FileProblem>,
+    /// Content of files with several hard links, by (device, inode), so each is read once.
+    hard_links: HashMap<(u64, u64), Vec<ObjectId>>,
+}
+
+impl Walker {
+    fn problem(&mut self, path: &Path, kind: ProblemKind, detail: impl Into<String>) {
+        let problem = FileProblem {
+            path: display_path(path),
+            kind,
+            detail: detail.into(),
+        };
+        tracing::warn!(path = %problem.path, kind = ?problem.kind, detail = %problem.detail, "file not backed up as listed");
+        self.problems.push(problem);
+    }
+
+    /// Backs up one path. Returns `None` when the path vanished or was unreadable.
+    fn visit(&mut self, path: &Path, name: Vec<u8>, previous: Option<&Node>) -> Result<Option<Node>> {
+        let metadata = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.problem(path, ProblemKind::Vanished, "removed after it was listed");
+                return Ok(None);
+            }
+            Err(e) => {
+                self.problem(path, ProblemKind::Unreadable, format!("cannot read metadata: {e}"));
+                return Ok(None);
+            }
+        };
+        let mut node = node_from_metadata(name, &metadata);
+        match node.kind {
+            NodeKind::Dir => {
+                node.subtree = Some(self.visit_dir(path, previous)?);
+                self.summary.dirs += 1;
+            }
+            NodeKind::File => {
+                if !self.fill_file(path, &mut node, &metadata, previous)? {
+                    return Ok(None);
+                }
+                self.progress.files.fetch_add(1, Ordering::Relaxed);
+            }
+            NodeKind::Symlink => match std::fs::read_link(path) {
+                Ok(target) => node.link_target = target.as_os_str().as_bytes().to_vec(),
+                Err(e) => {
+                    self.problem(path, ProblemKind::Unreadable, format!("cannot read symlink: {e}"));
+                    return Ok(None);
+                }
+            },
+            _ => {}
+        }
+        Ok(Some(node))
+    }
+
+    fn visit_dir(&mut self, path: &Path, previous: Option<&Node>) -> Result<ObjectId> {
+        let previous_tree = match previous.and_then(|n| n.subtree) {
+            Some(id) => match self.handle.block_on(self.repo.load_tree(&id)) {
+                Ok(tree) => Some(tree),
+                Err(e) if e.is_damage() => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let mut names = Vec::new();
+        match std::fs::read_dir(path) {
+            Ok(entries) => {
+                for entry in entries {
+                    match entry {
+                        Ok(entry) => names.push(entry.file_name()),
+                        Err(e) => self.problem(path, ProblemKind::Unreadable, format!("listing failed: {e}")),
+                    }
+                }
+            }
+            Err(e) => self.problem(path, ProblemKind::Unreadable, format!("cannot list the folder: {e}")),
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut nodes = Vec::with_capacity(names.len());
+        for name in names {
+            let child = path.join(&name);
+            let name = name.as_bytes().to_vec();
+            let previous_child = previous_tree.as_ref().and_then(|t| t.find(&name));
+            if let Some(node) = self.visit(&child, name, previous_child)? {
+                nodes.push(node);
+            }
+        }
+        self.save_tree(nodes)
+    }
+
+    fn save_tree(&mut self, nodes: Vec<Node>) -> Result<ObjectId> {
+        let bytes = to_cbor(&Tree { nodes });
+        Ok(self.pipeline.save(BlobType::Tree, bytes, true)?.0)
+    }
+
+    /// Sets a file node's content. Returns false when the file is left out.
+    fn fill_file(&mut self, path: &Path, node: &mut Node, before: &Metadata, previous: Option<&Node>) -> Result<bool> {
+        let link_key = (node.device, node.inode);
+        if node.links > 1 {
+            if let Some(content) = self.hard_links.get(&link_key) {
+                node.content = content.clone();
+                return Ok(true);
+            }
+        }
+        if let Some(prev) = previous.filter(|p| is_unchanged(p, node)) {
+            if prev.content.iter().all(|id| self.repo.has_blob(id)) {
+                node.content = prev.content.clone();
+                self.summary.files_unchanged += 1;
+                self.remember_links(node);
+                return Ok(true);
+            }
+        }
+        let Some(read) = self.read_file(path, before)? else {
+            return Ok(false);
+        };
+        match previous {
+            Some(_) => self.summary.files_changed += 1,
+            None => self.summary.files_new += 1,
+        }
+        if let Some(after) = read.changed_metadata {
+            self.problem(
+                path,
+                ProblemKind::Changed,
+                format!(
+                    "changed while it was read (size {} before, {} after, {} bytes read); the bytes read are stored",
+                    before.len(),
+                    after.len(),
+                    read.bytes
+                ),
+            );
+            // A zero ctime makes the next backup read the file again.
+            node.ctime_ns = 0;
+        }
+        node.size = read.bytes;
+        node.content = read.content;
+        self.remember_links(node);
+        Ok(true)
+    }
+
+    fn remember_links(&mut self, node: &Node) {
+        if node.links > 1 {
+            self.hard_links.insert((node.device, node.inode), node.content.clone());
+        }
+    }
+
+    fn hook(&self, path: &Path, point: HookPoint) {
+        if let Some(hook) = &self.options.hook {
+            hook(path, point);
+        }
+    }
+
+    /// Reads and chunks one file. Returns `None` (after recording a problem) if it
+    /// vanished or could not be read.
+    fn read_file(&mut self, path: &Path, before: &Metadata) -> Result<Option<FileRead>> {
+        self.hook(path, HookPoint::BeforeOpen);
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.problem(path, ProblemKind::Vanished, "removed before it could be read");
+                return Ok(None);
+            }
+            Err(e) => {
+                self.problem(path, ProblemKind::Unreadable, format!("cannot open: {e}"));
+                return Ok(None);
+            }
+        };
+        self.hook(path, HookPoint::AfterOpen);
+        let mut head = vec![0u8; HEAD_LEN];
+        let head_len = match read_up_to(&mut file, &mut head) {
+            Ok(n) => n,
+            Err(e) => {
+                self.problem(path, ProblemKind::Unreadable, format!("read failed: {e}"));
+                return Ok(None);
+            }
+        };
+        head.truncate(head_len);
+        let compress = !is_compressed_format(&head);
+        let counter = Rc::new(Cell::new(0u64));
+        let source = CountingReader {
+            inner: io::Cursor::new(head.clone()).chain(&file),
+            progress: self.progress.clone(),
+            count: counter.clone(),
+        };
+        let mut chunker = Chunker::new(source, &head, &self.repo.config, self.repo.keys.chunker_seed);
+        let mut content = Vec::new();
+        loop {
+            match chunker.next_chunk() {
+                Ok(Some(chunk)) => content.push(self.pipeline.save(BlobType::Data, chunk, compress)?.0),
+                Ok(None) => break,
+                Err(e) => {
+                    self.problem(path, ProblemKind::Unreadable, format!("read failed: {e}"));
+                    return Ok(None);
+                }
+            }
+        }
+        drop(chunker);
+        let bytes = counter.get();
+        self.summary.bytes_read += bytes;
+        let after = file.metadata().map_err(|e| RepoError::io("read metadata of", path, e))?;
+        let changed = after.len() != before.len()
+            || after.mtime() != before.mtime()
+            || after.mtime_nsec() != before.mtime_nsec()
+            || after.ctime() != before.ctime()
+            || after.ctime_nsec() != before.ctime_nsec()
+            || bytes != before.len();
+        Ok(Some(FileRead {
+            content,
+            bytes,
+            changed_metadata: changed.then_some(after),
+        }))
+    }
+}
+
+struct FileRead {
+    content: Vec<ObjectId>,
+    bytes: u64,
+    changed_metadata: Option<Metadata>,
+}
+
+/// Counts bytes read, for the summary and the progress display.
+pub(crate) struct CountingReader<R> {
+    inner: R,
+    progress: Arc<BackupProgress>,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        self.progress.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn is_unchanged(previous: &Node, current: &Node) -> bool {
+    previous.kind == NodeKind::File
+        && previous.size == current.size
+        && previous.mtime_ns == current.mtime_ns
+        && previous.ctime_ns == current.ctime_ns
+        && previous.inode == current.inode
+}
+
+fn node_from_metadata(name: Vec<u8>, m: &Metadata) -> Node {
+    let file_type = m.file_type();
+    let kind = if file_type.is_dir() {
+        NodeKind::Dir
+    } else if file_type.is_symlink() {
+        NodeKind::Symlink
+    } else if file_type.is_fifo() {
+        NodeKind::Fifo
+    } else if file_type.is_socket() {
+        NodeKind::Socket
+    } else if file_type.is_char_device() {
+        NodeKind::CharDevice
+    } else if file_type.is_block_device() {
+        NodeKind::BlockDevice
+    } else {
+        NodeKind::File
+    };
+    Node {
+        name,
+        kind,
+        mode: m.mode(),
+        mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+        ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+        uid: m.uid(),
+        gid: m.gid(),
+        size: if kind == NodeKind::File { m.len() } else { 0 },
+        inode: m.ino(),
+        device: m.dev(),
+        links: m.nlink(),
+        rdev: m.rdev(),
+        link_target: Vec::new(),
+        content: Vec::new(),
+        subtree: None,
+    }
+}

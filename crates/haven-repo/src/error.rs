@@ -1,0 +1,121 @@
+use std::fmt;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// A damaged or missing object, named by its storage path (and blob id where it
+/// applies), with what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Damage {
+    /// Storage path of the object, for example `index/3fa4…`, or `blob <id> in data/…`.
+    pub object: String,
+    /// What is wrong, for example "content hash does not match its name".
+    pub reason: String,
+}
+
+impl Damage {
+    pub(crate) fn new(object: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            object: object.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is damaged: {}", self.object, self.reason)
+    }
+}
+
+/// Errors from the repository library. None of them carries key material.
+///
+/// [`RepoError::WrongKey`] is the only variant that means "this key is not for this
+/// repository"; every form of corruption is [`RepoError::Damaged`].
+#[derive(Debug, Error)]
+pub enum RepoError {
+    #[error("this key does not open repository {url}; check the key or key file")]
+    WrongKey { url: String },
+
+    #[error("no repository at {url}; create one with `haven init`")]
+    NotARepository { url: String },
+
+    #[error("a repository already exists at {url}; choose another location")]
+    AlreadyExists { url: String },
+
+    #[error("repository {url}: {damage}")]
+    Damaged { url: String, damage: Damage },
+
+    #[error("repository {url}: format version {found} is not supported; this program reads version {supported}")]
+    UnsupportedVersion {
+        url: String,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error("storage {operation} failed for {path}: {source}")]
+    Storage {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: opendal::Error,
+    },
+
+    #[error("invalid repository location {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    #[error("{operation} {}: {source}", path.display())]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no snapshot matches {query:?}; list snapshots with `haven snapshots`")]
+    SnapshotNotFound { query: String },
+
+    #[error("snapshot id prefix {query:?} matches {count} snapshots; give more digits")]
+    AmbiguousSnapshot { query: String, count: usize },
+
+    #[error("path {path:?} is not in snapshot {snapshot}")]
+    PathNotFound { path: String, snapshot: String },
+
+    #[error("key slot {slot} not found; list key slots with `haven key list`")]
+    SlotNotFound { slot: String },
+
+    #[error("key slot {slot} is the last one that opens the repository; add another key before removing it")]
+    LastSlot { slot: String },
+
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    #[error("backup pipeline stopped: {0}")]
+    Pipeline(String),
+}
+
+impl RepoError {
+    /// True when the error reports damaged or missing repository data, as opposed to
+    /// a wrong key, bad input, or a storage failure.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, RepoError::Damaged { .. })
+    }
+
+    pub(crate) fn storage(operation: &'static str, path: &str, source: opendal::Error) -> Self {
+        RepoError::Storage {
+            operation,
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RepoError::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;

@@ -1,0 +1,151 @@
+//! Blobs and pack files.
+//!
+//! A pack is `blob || blob || … || sealed header || header length (u32 LE)`. Each blob
+//! is sealed under the data key with associated data binding its type and id, and its
+//! plaintext is one compression byte (0 stored, 1 zstd) followed by the bytes. The
+//! header lists every blob and is sealed under the metadata key, so a pack can be
+//! indexed again from its own bytes.
+
+use haven_crypto::KeyedHash;
+use serde::{Deserialize, Serialize};
+
+use crate::compress;
+use crate::id::{from_cbor, to_cbor, ObjectId};
+use crate::keys::{associated_data, KeySet};
+
+pub(crate) const PACK_PREFIX: &str = "data/";
+
+/// What a blob holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BlobType {
+    /// A chunk of file content.
+    Data,
+    /// A directory listing ([`crate::Tree`]).
+    Tree,
+}
+
+impl BlobType {
+    fn label(self) -> &'static str {
+        match self {
+            BlobType::Data => "blob/data",
+            BlobType::Tree => "blob/tree",
+        }
+    }
+}
+
+/// Where a blob lives inside a pack. Sizes and offsets are 64-bit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackEntry {
+    #[serde(rename = "t")]
+    pub blob_type: BlobType,
+    pub id: ObjectId,
+    /// Offset of the sealed blob from the start of the pack.
+    pub offset: u64,
+    /// Length of the sealed blob.
+    pub length: u64,
+    /// Length of the plaintext before compression.
+    pub raw_length: u64,
+}
+
+pub(crate) fn pack_path(id: &ObjectId) -> String {
+    let hex = id.to_hex();
+    format!("{PACK_PREFIX}{}/{hex}", &hex[..2])
+}
+
+/// Returns the pack id named by a storage path, or `None` for a foreign file.
+pub(crate) fn pack_id_from_path(path: &str) -> Option<ObjectId> {
+    let name = path.rsplit('/').next()?;
+    ObjectId::from_hex(name)
+}
+
+/// Computes a blob id: keyed BLAKE3 under the chunk-id key.
+pub(crate) fn blob_id(keys: &KeySet, plaintext: &[u8]) -> ObjectId {
+    ObjectId(KeyedHash::digest(&keys.chunk_id, plaintext))
+}
+
+/// Compresses (when `try_compress` and it helps) and seals a blob.
+pub(crate) fn seal_blob(keys: &KeySet, blob_type: BlobType, id: &ObjectId, plaintext: &[u8], try_compress: bool) -> Vec<u8> {
+    let payload = compress::encode(plaintext, try_compress);
+    haven_crypto::seal(&keys.data, &associated_data(blob_type.label(), &id.0), &payload)
+}
+
+/// Opens a sealed blob and checks that its plaintext hashes to `id`.
+pub(crate) fn open_blob(keys: &KeySet, blob_type: BlobType, id: &ObjectId, sealed: &[u8]) -> Result<Vec<u8>, String> {
+    let payload = haven_crypto::open(&keys.data, &associated_data(blob_type.label(), &id.0), sealed)
+        .map_err(|_| "failed authentication".to_string())?;
+    let plaintext = compress::decode(&payload)?;
+    if blob_id(keys, &plaintext) != *id {
+        return Err("plaintext does not hash to the blob id".into());
+    }
+    Ok(plaintext)
+}
+
+/// Accumulates sealed blobs into one pack.
+#[derive(Default)]
+pub(crate) struct PackBuilder {
+    bytes: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+/// A pack ready to upload.
+pub(crate) struct FinishedPack {
+    pub id: ObjectId,
+    pub bytes: Vec<u8>,
+    pub entries: Vec<PackEntry>,
+}
+
+impl PackBuilder {
+    pub fn add(&mut self, blob_type: BlobType, id: ObjectId, sealed: &[u8], raw_length: u64) {
+        self.entries.push(PackEntry {
+            blob_type,
+            id,
+            offset: self.bytes.len() as u64,
+            length: sealed.len() as u64,
+            raw_length,
+        });
+        self.bytes.extend_from_slice(sealed);
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn finish(self, keys: &KeySet) -> FinishedPack {
+        let PackBuilder { mut bytes, entries } = self;
+        let header = haven_crypto::seal(&keys.metadata, &associated_data("pack-header", &[]), &to_cbor(&entries));
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        FinishedPack {
+            id: ObjectId::of_stored_bytes(&bytes),
+            bytes,
+            entries,
+        }
+    }
+}
+
+/// Reads the blob list from a whole pack's bytes.
+pub(crate) fn read_pack_header(keys: &KeySet, bytes: &[u8]) -> Result<Vec<PackEntry>, String> {
+    if bytes.len() < 4 {
+        return Err(format!("{} bytes long, too short to hold a header length", bytes.len()));
+    }
+    let (rest, length) = bytes.split_at(bytes.len() - 4);
+    let length = u32::from_le_bytes(length.try_into().expect("4 bytes")) as usize;
+    if length > rest.len() {
+        return Err(format!("header length {length} exceeds the pack size"));
+    }
+    let header = &rest[rest.len() - length..];
+    let plain = haven_crypto::open(&keys.metadata, &associated_data("pack-header", &[]), header)
+        .map_err(|_| "header failed authentication".to_string())?;
+    let entries: Vec<PackEntry> = from_cbor(&plain)?;
+    let data_end = (rest.len() - length) as u64;
+    for entry in &entries {
+        if entry.offset.checked_add(entry.length).is_none_or(|end| end > data_end) {
+            return Err(format!("header lists blob {} outside the pack", entry.id.short()));
+        }
+    }
+    Ok(entries)
+}

@@ -1,0 +1,319 @@
+//! Restoring a snapshot into a folder.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
+use std::fs::{self, File};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use filetime::FileTime;
+use serde::Serialize;
+use tokio::runtime::Handle;
+
+use crate::error::{Damage, RepoError, Result};
+use crate::id::ObjectId;
+use crate::pack::BlobType;
+use crate::tree::{escape_name, Node, NodeKind, Tree};
+use crate::Repository;
+
+/// Options for [`Repository::restore`].
+#[derive(Clone, Default)]
+pub struct RestoreOptions {
+    /// Restore only these paths (relative to the snapshot root, for example
+    /// `media/2024`) and what is below them. Empty restores everything.
+    pub includes: Vec<PathBuf>,
+    pub progress: Option<Arc<RestoreProgress>>,
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct RestoreProgress {
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// A restored file or folder with damaged or missing data.
+#[derive(Clone, Debug, Serialize)]
+pub struct DamagedFile {
+    /// Path in the snapshot, with non-UTF-8 bytes escaped.
+    pub path: String,
+    /// The damaged objects, for example `blob 1a2b3c4d in data/…: failed authentication`.
+    pub objects: Vec<String>,
+}
+
+/// The outcome of a restore.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreReport {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// Files whose data could not be read in full: the readable parts are restored
+    /// and the rest is left as zero bytes.
+    pub damaged: Vec<DamagedFile>,
+    /// Entries restored without some metadata, or not restored (sockets, devices).
+    pub warnings: Vec<String>,
+}
+
+impl Repository {
+    /// Restores the snapshot `snapshot` into `target`, creating it if needed.
+    /// Existing files at restored paths are replaced.
+    pub async fn restore(&self, snapshot: &ObjectId, target: &Path, options: RestoreOptions) -> Result<RestoreReport> {
+        let (_, snap) = self.find_snapshot(&snapshot.to_hex()).await?;
+        let root = match self.load_tree(&snap.tree).await {
+            Ok(tree) => tree,
+            Err(RepoError::Damaged { damage, .. }) => {
+                return Ok(RestoreReport {
+                    damaged: vec![DamagedFile {
+                        path: "/ (the whole snapshot)".into(),
+                        objects: vec![damage.to_string()],
+                    }],
+                    ..RestoreReport::default()
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        fs::create_dir_all(target).map_err(|e| RepoError::io("create", target, e))?;
+        let includes: Vec<Vec<Vec<u8>>> = options.includes.iter().map(|p| components(p)).collect();
+        let mut restorer = Restorer {
+            repo: self.clone(),
+            handle: Handle::current(),
+            includes,
+            progress: options.progress.clone().unwrap_or_default(),
+            report: RestoreReport::default(),
+            links: HashMap::new(),
+            is_root: unsafe { libc::geteuid() } == 0,
+        };
+        let target = target.to_path_buf();
+        let report = tokio::task::spawn_blocking(move || {
+            restorer.restore_tree(&root, &target, &mut Vec::new())?;
+            Ok::<_, RepoError>(restorer.report)
+        })
+        .await
+        .map_err(|e| RepoError::Pipeline(format!("the restore thread failed: {e}")))??;
+        if !options.includes.is_empty() && report.files == 0 && report.dirs == 0 && report.damaged.is_empty() {
+            return Err(RepoError::PathNotFound {
+                path: options.includes.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                snapshot: snapshot.short(),
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// Splits a snapshot path into name components, ignoring empty parts and `.`.
+pub(crate) fn components(path: &Path) -> Vec<Vec<u8>> {
+    path.as_os_str()
+        .as_bytes()
+        .split(|b| *b == b'/')
+        .filter(|part| !part.is_empty() && *part != b".")
+        .map(|part| part.to_vec())
+        .collect()
+}
+
+pub(crate) fn join_display(parts: &[Vec<u8>]) -> String {
+    parts.iter().map(|p| escape_name(p)).collect::<Vec<_>>().join("/")
+}
+
+enum Selection {
+    /// Restore this entry and everything below it.
+    All,
+    /// Only a path on the way to an included entry.
+    OnTheWay,
+    Skip,
+}
+
+struct Restorer {
+    repo: Repository,
+    handle: Handle,
+    includes: Vec<Vec<Vec<u8>>>,
+    progress: Arc<RestoreProgress>,
+    report: RestoreReport,
+    /// First restored path of each multiply-linked (device, inode).
+    links: HashMap<(u64, u64), PathBuf>,
+    is_root: bool,
+}
+
+impl Restorer {
+    fn select(&self, path: &[Vec<u8>]) -> Selection {
+        if self.includes.is_empty() {
+            return Selection::All;
+        }
+        let mut on_the_way = false;
+        for include in &self.includes {
+            if path.starts_with(include) {
+                return Selection::All;
+            }
+            if include.starts_with(path) {
+                on_the_way = true;
+            }
+        }
+        if on_the_way {
+            Selection::OnTheWay
+        } else {
+            Selection::Skip
+        }
+    }
+
+    fn restore_tree(&mut self, tree: &Tree, dir: &Path, path: &mut Vec<Vec<u8>>) -> Result<()> {
+        for node in &tree.nodes {
+            path.push(node.name.clone());
+            let selection = self.select(path);
+            let target = dir.join(OsStr::from_bytes(&node.name));
+            match selection {
+                Selection::Skip => {}
+                Selection::OnTheWay if node.kind != NodeKind::Dir => {}
+                _ => self.restore_node(node, &target, path)?,
+            }
+            path.pop();
+        }
+        Ok(())
+    }
+
+    fn restore_node(&mut self, node: &Node, target: &Path, path: &mut Vec<Vec<u8>>) -> Result<()> {
+        match node.kind {
+            NodeKind::Dir => {
+                if !target.is_dir() {
+                    remove_existing(target)?;
+                    fs::create_dir(target).map_err(|e| RepoError::io("create", target, e))?;
+                }
+                self.report.dirs += 1;
+                if let Some(id) = node.subtree {
+                    match self.handle.block_on(self.repo.load_tree(&id)) {
+                        Ok(subtree) => self.restore_tree(&subtree, target, path)?,
+                        Err(RepoError::Damaged { damage, .. }) => self.damaged(path, vec![damage], true),
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.set_metadata(node, target, path);
+            }
+            NodeKind::File => {
+                self.restore_file(node, target, path)?;
+                self.progress.files.fetch_add(1, Ordering::Relaxed);
+                self.report.files += 1;
+            }
+            NodeKind::Symlink => {
+                remove_existing(target)?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(&node.link_target), target)
+                    .map_err(|e| RepoError::io("create symlink", target, e))?;
+                self.set_metadata(node, target, path);
+                self.report.files += 1;
+            }
+            NodeKind::Fifo => {
+                remove_existing(target)?;
+                let c_path = CString::new(target.as_os_str().as_bytes())
+                    .map_err(|_| RepoError::InvalidInput(format!("path {} contains a NUL byte", target.display())))?;
+                // SAFETY: c_path is a valid NUL-terminated string.
+                if unsafe { libc::mkfifo(c_path.as_ptr(), (node.mode & 0o7777) as libc::mode_t) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    return Err(RepoError::io("create FIFO", target, e));
+                }
+                self.set_metadata(node, target, path);
+                self.report.files += 1;
+            }
+            NodeKind::Socket | NodeKind::CharDevice | NodeKind::BlockDevice => {
+                self.report
+                    .warnings
+                    .push(format!("{}: {:?} entries are not restored", join_display(path), node.kind));
+            }
+        }
+        Ok(())
+    }
+
+    fn damaged(&mut self, path: &[Vec<u8>], damages: Vec<Damage>, folder: bool) {
+        let mut shown = join_display(path);
+        if folder {
+            shown.push_str("/ (folder contents)");
+        }
+        self.report.damaged.push(DamagedFile {
+            path: shown,
+            objects: damages.iter().map(|d| d.to_string()).collect(),
+        });
+    }
+
+    fn restore_file(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) -> Result<()> {
+        remove_existing(target)?;
+        if node.links > 1 {
+            if let Some(first) = self.links.get(&(node.device, node.inode)) {
+                if fs::hard_link(first, target).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        let file = File::create(target).map_err(|e| RepoError::io("create", target, e))?;
+        let mut offset = 0u64;
+        let mut damages = Vec::new();
+        for id in &node.content {
+            match self.handle.block_on(self.repo.load_blob(BlobType::Data, id)) {
+                Ok(data) => {
+                    // All-zero chunks are skipped, leaving a hole in a sparse file.
+                    if data.iter().any(|b| *b != 0) {
+                        file.write_all_at(&data, offset).map_err(|e| RepoError::io("write", target, e))?;
+                    }
+                    offset += data.len() as u64;
+                    self.report.bytes += data.len() as u64;
+                    self.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Err(RepoError::Damaged { damage, .. }) => {
+                    offset += self.repo.locate(id).map(|l| l.raw_length).unwrap_or(0);
+                    damages.push(damage);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let length = if damages.is_empty() { offset } else { node.size.max(offset) };
+        file.set_len(length).map_err(|e| RepoError::io("set length of", target, e))?;
+        drop(file);
+        if !damages.is_empty() {
+            self.damaged(path, damages, false);
+        }
+        self.set_metadata(node, target, path);
+        if node.links > 1 {
+            self.links.insert((node.device, node.inode), target.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Sets owner (when running as root), permissions and mtime. Failures become warnings.
+    fn set_metadata(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) {
+        let mut failures = Vec::new();
+        if self.is_root {
+            if let Err(e) = std::os::unix::fs::lchown(target, Some(node.uid), Some(node.gid)) {
+                failures.push(format!("owner: {e}"));
+            }
+        }
+        let mtime = FileTime::from_unix_time(
+            node.mtime_ns.div_euclid(1_000_000_000),
+            node.mtime_ns.rem_euclid(1_000_000_000) as u32,
+        );
+        if node.kind == NodeKind::Symlink {
+            if let Err(e) = filetime::set_symlink_file_times(target, mtime, mtime) {
+                failures.push(format!("mtime: {e}"));
+            }
+        } else {
+            if let Err(e) = fs::set_permissions(target, fs::Permissions::from_mode(node.mode & 0o7777)) {
+                failures.push(format!("permissions: {e}"));
+            }
+            if let Err(e) = filetime::set_file_times(target, mtime, mtime) {
+                failures.push(format!("mtime: {e}"));
+            }
+        }
+        if !failures.is_empty() {
+            self.report
+                .warnings
+                .push(format!("{}: could not set {}", join_display(path), failures.join(", ")));
+        }
+    }
+}
+
+/// Removes whatever is in the way of a restored entry: a file, a symlink, or a
+/// folder with its contents.
+fn remove_existing(target: &Path) -> Result<()> {
+    match fs::symlink_metadata(target) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(target).map_err(|e| RepoError::io("remove", target, e)),
+        Ok(_) => fs::remove_file(target).map_err(|e| RepoError::io("remove", target, e)),
+        Err(_) => Ok(()),
+    }
+}

@@ -1,0 +1,236 @@
+//! Consistent copies of live databases through SQLite's online backup API.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::header::{DatabaseHeader, HEADER_LEN, SQLITE_MAGIC};
+use super::sidecar::{sidecar_path, SIDECAR_SUFFIXES};
+use super::{LockedPolicy, SqliteOptions};
+
+/// Longest pause between two attempts to read a locked database.
+const MAX_PAUSE: Duration = Duration::from_millis(250);
+
+/// How the backup reads a file, decided from its first bytes.
+pub(crate) enum Prepared {
+    /// Not a SQLite database: read the file itself.
+    NotDatabase,
+    /// A consistent copy to read in place of the file.
+    Copy(LiveCopy),
+    /// A database that could not be copied: read the file itself and report this warning.
+    Plain(String),
+    /// A locked database that the options say to leave out, with the reason.
+    LeaveOut(String),
+}
+
+/// A consistent copy of a database in a temporary file, removed on drop.
+pub(crate) struct LiveCopy {
+    path: PathBuf,
+    pub file: File,
+    /// The copy's first bytes (up to the header length).
+    pub head: Vec<u8>,
+}
+
+impl Drop for LiveCopy {
+    fn drop(&mut self) {
+        remove_temporary(&self.path);
+    }
+}
+
+enum CopyError {
+    /// Another process kept the database locked for the whole busy timeout.
+    Locked { waited: Duration },
+    /// A read-only connection cannot read the database, for example because a hot
+    /// journal must be rolled back first.
+    ReadOnly(String),
+    /// The database is corrupt or cannot be read by SQLite.
+    Unusable(String),
+}
+
+impl From<rusqlite::Error> for CopyError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::ReadOnly => {
+                CopyError::ReadOnly(format!("SQLite error: {e}"))
+            }
+            _ => CopyError::Unusable(format!("SQLite error: {e}")),
+        }
+    }
+}
+
+/// Decides how to back up the file at `path`, whose first bytes are `head`, and makes
+/// the consistent copy if it is a database.
+pub(crate) fn prepare(path: &Path, head: &[u8], options: &SqliteOptions) -> Prepared {
+    if !head.starts_with(SQLITE_MAGIC) {
+        return Prepared::NotDatabase;
+    }
+    let Some(header) = DatabaseHeader::parse(head) else {
+        return Prepared::Plain(
+            "starts with the SQLite header, but the header is invalid; stored as a plain file".into(),
+        );
+    };
+    if let Some(reason) = truncation(path, &header) {
+        return Prepared::Plain(format!("SQLite database is truncated: {reason}; stored as a plain file"));
+    }
+    match copy_database(path, &header, options) {
+        Ok(copy) => Prepared::Copy(copy),
+        Err(CopyError::Unusable(reason) | CopyError::ReadOnly(reason)) => Prepared::Plain(format!(
+            "SQLite database could not be copied consistently ({reason}); stored as a plain file"
+        )),
+        Err(CopyError::Locked { waited }) => {
+            let waited = format!("{:.1} s", waited.as_secs_f64());
+            match options.locked {
+                LockedPolicy::Plain => Prepared::Plain(format!(
+                    "SQLite database stayed locked by another process for {waited} (the busy timeout); \
+                     stored as a plain file, which may be inconsistent"
+                )),
+                LockedPolicy::Fail => Prepared::LeaveOut(format!(
+                    "SQLite database stayed locked by another process for {waited} (the busy timeout); \
+                     left out of the snapshot. Raise the busy timeout or close the app that holds the lock"
+                )),
+            }
+        }
+    }
+}
+
+/// Checks the file length against the header when no write-ahead log can add pages.
+fn truncation(path: &Path, header: &DatabaseHeader) -> Option<String> {
+    let wal_len = std::fs::metadata(sidecar_path(path, "-wal")).map(|m| m.len()).unwrap_or(0);
+    if wal_len > 0 {
+        return None;
+    }
+    let len = std::fs::metadata(path).ok()?.len();
+    header.truncation(len)
+}
+
+fn copy_database(path: &Path, header: &DatabaseHeader, options: &SqliteOptions) -> Result<LiveCopy, CopyError> {
+    let temp_path = temporary_path(options.temp_dir.as_deref());
+    let guard = TemporaryGuard(temp_path.clone());
+    create_private(&temp_path)?;
+    match copy_into(path, &temp_path, OpenFlags::SQLITE_OPEN_READ_ONLY, options) {
+        // A read-only connection cannot roll back a hot journal left by a writer that
+        // crashed, so such a database is opened read-write, as the app would open it.
+        Err(CopyError::ReadOnly(reason)) => {
+            tracing::info!(path = %path.display(), %reason, "reading the SQLite database read-write");
+            remove_temporary(&temp_path);
+            create_private(&temp_path)?;
+            copy_into(path, &temp_path, OpenFlags::SQLITE_OPEN_READ_WRITE, options)?;
+        }
+        other => other?,
+    }
+    verify_copy(&temp_path, header)?;
+    let mut file = File::open(&temp_path).map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
+    let mut head = vec![0u8; HEADER_LEN];
+    file.read_exact(&mut head)
+        .map_err(|e| CopyError::Unusable(format!("cannot read the copy: {e}")))?;
+    let file = File::open(&temp_path).map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
+    std::mem::forget(guard);
+    Ok(LiveCopy {
+        path: temp_path,
+        file,
+        head,
+    })
+}
+
+/// Copies the database at `source` into a new database at `target` in one backup
+/// step, so the copy is one consistent read transaction of the source. The step is
+/// retried while another connection holds a lock that blocks reading.
+fn copy_into(source: &Path, target: &Path, flags: OpenFlags, options: &SqliteOptions) -> Result<(), CopyError> {
+    let started = Instant::now();
+    let source = Connection::open_with_flags(source, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut target = Connection::open(target)?;
+    // The copy is temporary: a crash leaves a file that is removed anyway.
+    target.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+    let backup = Backup::new(&source, &mut target)?;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        // -1 copies every page in one step. Smaller steps would release the source's
+        // read lock in between, and the API restarts from page 1 whenever another
+        // connection writes between steps, which a busy writer would make endless.
+        match backup.step(-1) {
+            Ok(StepResult::Done) => return Ok(()),
+            Ok(StepResult::More) => continue,
+            Ok(StepResult::Busy | StepResult::Locked) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {}
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        let waited = started.elapsed();
+        if waited >= options.busy_timeout {
+            return Err(CopyError::Locked { waited });
+        }
+        tracing::debug!(waited_ms = waited.as_millis() as u64, "SQLite database is locked; retrying the copy");
+        std::thread::sleep(pause.min(options.busy_timeout - waited));
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+/// Checks that the copy is a well-formed database with the source's page size.
+fn verify_copy(path: &Path, header: &DatabaseHeader) -> Result<(), CopyError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    if page_size as usize != header.page_size {
+        return Err(CopyError::Unusable(format!(
+            "the copy has page size {page_size}, the source {}",
+            header.page_size
+        )));
+    }
+    let mut statement = conn.prepare("PRAGMA quick_check(5)")?;
+    let problems: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    if problems != ["ok"] {
+        return Err(CopyError::Unusable(format!("quick_check: {}", problems.join("; "))));
+    }
+    Ok(())
+}
+
+/// Creates the empty copy with owner-only permissions before SQLite opens it. SQLite
+/// gives the sidecars it creates the same permissions.
+fn create_private(path: &Path) -> Result<(), CopyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| CopyError::Unusable(format!("cannot create the temporary copy {}: {e}", path.display())))
+}
+
+fn temporary_path(dir: Option<&Path>) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    dir.join(format!(
+        "haven-sqlite-{}-{}-{nanos:08x}.db",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Removes a temporary copy and the sidecars SQLite made next to it.
+fn remove_temporary(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for suffix in SIDECAR_SUFFIXES {
+        let _ = std::fs::remove_file(sidecar_path(path, suffix));
+    }
+}
+
+/// Removes a temporary copy when the copy fails part way.
+struct TemporaryGuard(PathBuf);
+
+impl Drop for TemporaryGuard {
+    fn drop(&mut self) {
+        remove_temporary(&self.0);
+    }
+}

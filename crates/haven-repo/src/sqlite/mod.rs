@@ -1,0 +1,58 @@
+//! SQLite databases in a backup set.
+//!
+//! A file that starts with the SQLite header is not read as it is on disk. It is first
+//! copied with SQLite's online backup API into a temporary file ([`copy`]), which gives
+//! a consistent database even while another process writes to it, in rollback-journal
+//! and WAL mode. The copy keeps the source's page size and page numbers, so the
+//! repository's page chunker stores only the pages that changed since the last backup.
+//!
+//! The `-wal`, `-shm` and `-journal` sidecars of a copied database are left out of the
+//! snapshot, because the copy already contains what they hold. A restore removes stale
+//! sidecars next to a restored database, so it opens as it was copied ([`sidecar`]).
+//!
+//! A database that cannot be copied (corrupt, truncated, or locked by another process
+//! for longer than [`SqliteOptions::busy_timeout`]) is stored as a plain file with a
+//! warning, or left out of the snapshot, as [`LockedPolicy`] says.
+
+mod copy;
+mod header;
+mod sidecar;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) use copy::{prepare, Prepared};
+pub use header::{DatabaseHeader, SQLITE_MAGIC};
+pub(crate) use sidecar::{has_live_sidecar, main_database_of, remove_sidecars};
+
+/// What a backup does with a database that another process keeps locked for longer
+/// than the busy timeout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockedPolicy {
+    /// Store the database file and its sidecars as plain files, with a warning. The
+    /// stored copy may be inconsistent if the other process writes while it is read.
+    #[default]
+    Plain,
+    /// Leave the database out of the snapshot and report it as unreadable.
+    Fail,
+}
+
+/// How SQLite databases are copied during a backup.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Time to keep retrying while another process holds a lock that blocks reading.
+    pub busy_timeout: Duration,
+    pub locked: LockedPolicy,
+    /// Folder for the temporary consistent copies; defaults to the system temporary folder.
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(10),
+            locked: LockedPolicy::Plain,
+            temp_dir: None,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The storage backend: six operations on whole objects, through Apache OpenDAL.
+//!
+//! Everything above this module sees only [`Storage`], so adding S3, WebDAV or Google
+//! Drive is a new arm in [`Storage::open`], not a change to the repository code.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use opendal::{services, ErrorKind, Operator};
+
+use crate::backend::{self, BackendOptions, StatsCounters, StorageStats};
+use crate::error::{RepoError, Result};
+
+/// A repository's storage location. Cheap to clone: clones share the backend.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    operator: Operator,
+    url: String,
+    stats: Arc<StatsCounters>,
+}
+
+impl Storage {
+    /// Opens a storage location from a URL: a plain path or `fs:///path` for a local
+    /// folder, `s3://`, `webdav://`, `webdavs://` or `gdrive://` (see docs/STORAGE.md),
+    /// `memory://` for a fresh in-memory store (tests only: it is empty each time).
+    /// Timeouts and retries come from [`BackendOptions::from_env`].
+    pub fn open(url: &str) -> Result<Self> {
+        let options = BackendOptions::from_env().map_err(RepoError::InvalidInput)?;
+        Self::open_with(url, &options)
+    }
+
+    /// Opens a storage location with explicit timeouts, retries and credentials.
+    pub fn open_with(url: &str, options: &BackendOptions) -> Result<Self> {
+        let invalid = |reason: &str| RepoError::InvalidUrl {
+            url: backend::redact_url(url),
+            reason: reason.to_string(),
+        };
+        if url.is_empty() {
+            return Err(invalid("the location is empty; give a folder path or an fs:// URL"));
+        }
+        let (scheme, rest) = match url.split_once("://") {
+            Some((scheme, rest)) => (scheme, rest),
+            None => ("fs", url),
+        };
+        match scheme {
+            "fs" | "file" => {
+                let path = Path::new(rest);
+                if rest.is_empty() {
+                    return Err(invalid("the fs:// URL has no path; write fs:///absolute/path"));
+                }
+                let absolute = std::path::absolute(path)
+                    .map_err(|e| invalid(&format!("cannot make the path absolute: {e}")))?;
+                Self::local_folder(&absolute, url, options)
+            }
+            "memory" => {
+                let operator = Operator::new(services::Memory::default())
+                    .map_err(|e| invalid(&e.to_string()))?;
+                Ok(Self::layered(backend::layered(operator, options), url.to_string()))
+            }
+            remote if backend::is_remote_scheme(remote) => {
+                let backend = backend::open_remote(remote, url, options).map_err(|reason| invalid(&reason))?;
+                Ok(Self::layered(backend, backend::redact_url(url)))
+            }
+            other => Err(invalid(&format!(
+                "unsupported scheme {other:?}; supported are a plain path, fs://, s3://, webdav://, webdavs://, gdrive:// and memory://"
+            ))),
+        }
+    }
+
+    fn layered(backend: backend::Backend, url: String) -> Self {
+        Self {
+            operator: backend.operator,
+            url,
+            stats: backend.stats,
+        }
+    }
+
+    fn local_folder(root: &Path, url: &str, options: &BackendOptions) -> Result<Self> {
+        let root_text = root
+            .to_str()
+            .ok_or_else(|| RepoError::InvalidUrl {
+                url: url.to_string(),
+                reason: "the repository path must be valid UTF-8".into(),
+            })?
+            .to_string();
+        // Objects are written to `.tmp/` and renamed into place, so a killed writer
+        // never leaves a partial object under its final name.
+        let temp_dir = root.join(".tmp");
+        let builder = services::Fs::default()
+            .root(&root_text)
+            .atomic_write_dir(temp_dir.to_str().unwrap_or_default());
+        let operator = Operator::new(builder)
+            .map_err(|e| RepoError::InvalidUrl {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self::layered(backend::layered(operator, options), url.to_string()))
+    }
+
+    /// Retries, throttling waits and injected faults since this storage was opened.
+    pub fn stats(&self) -> StorageStats {
+        self.stats.snapshot()
+    }
+
+    /// The location as the user gave it, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Reads a whole object. A missing object is `Ok(None)`.
+    pub async fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.operator.read(path).await {
+            Ok(buffer) => Ok(Some(buffer.to_vec())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RepoError::storage("read", path, e)),
+        }
+    }
+
+    /// Reads `length` bytes at `offset`. A missing object is `Ok(None)`; a short
+    /// read returns fewer bytes, which callers treat as damage.
+    pub async fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Option<Vec<u8>>> {
+        let end = offset.saturating_add(length);
+        match self.operator.read_with(path).range(offset..end).await {
+            Ok(buffer) => Ok(Some(buffer.to_vec())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Some(Vec::new())),
+            Err(e) => Err(RepoError::storage("read", path, e)),
+        }
+    }
+
+    /// Writes a whole object. On a local folder it is written under `.tmp/` and
+    /// renamed, so the final name never holds a partial object.
+    pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        self.operator
+            .write(path, bytes)
+            .await
+            .map(|_| ())
+            .map_err(|e| RepoError::storage("write", path, e))
+    }
+
+    /// Lists the object paths under `prefix` (for example `index/`), recursively.
+    /// A failed listing is an error, never an empty list.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let entries = match self.operator.list_with(prefix).recursive(true).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RepoError::storage("list", prefix, e)),
+        };
+        let mut paths: Vec<String> = entries
+            .into_iter()
+            .filter(|entry| entry.metadata().is_file())
+            .map(|entry| entry.path().to_string())
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// Deletes an object. Deleting a missing object succeeds.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.operator
+            .delete(path)
+            .await
+            .map_err(|e| RepoError::storage("delete", path, e))
+    }
+
+    /// Returns whether an object exists.
+    pub async fn exists(&self, path: &str) -> Result<bool> {
+        self.operator
+            .exists(path)
+            .await
+            .map_err(|e| RepoError::storage("stat", path, e))
+    }
+}

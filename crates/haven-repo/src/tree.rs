@@ -1,0 +1,85 @@
+//! Trees: one directory's entries, stored as a blob so unchanged directories dedupe.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+
+/// The type of a directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+/// One directory entry with its metadata. Names and symlink targets are raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    #[serde(with = "crate::id::bytes")]
+    pub name: Vec<u8>,
+    pub kind: NodeKind,
+    /// Permission bits and file type bits, as `st_mode`.
+    pub mode: u32,
+    /// Modification time in nanoseconds since the Unix epoch (negative before 1970).
+    pub mtime_ns: i64,
+    /// Status change time in nanoseconds; compared to find unchanged files, not restored.
+    pub ctime_ns: i64,
+    pub uid: u32,
+    pub gid: u32,
+    /// File size in bytes.
+    pub size: u64,
+    pub inode: u64,
+    pub device: u64,
+    /// Hard link count at backup time. Entries with the same device and inode and a
+    /// count above 1 are restored as hard links.
+    pub links: u64,
+    /// Device number for character and block devices.
+    #[serde(default)]
+    pub rdev: u64,
+    #[serde(default, with = "crate::id::bytes", skip_serializing_if = "Vec::is_empty")]
+    pub link_target: Vec<u8>,
+    /// Data blobs of a file, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<ObjectId>,
+    /// Tree blob of a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtree: Option<ObjectId>,
+}
+
+/// A directory listing, sorted by name bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    pub fn find(&self, name: &[u8]) -> Option<&Node> {
+        self.nodes
+            .binary_search_by(|node| node.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
+    }
+}
+
+/// Formats a raw name for display: UTF-8 stays as it is, other bytes become `\xNN`,
+/// and a backslash becomes `\\`, so the output maps back to one byte string.
+pub fn escape_name(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
