@@ -157,7 +157,11 @@ impl VaultDir {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read stdout");
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let addr = line.trim().strip_prefix("listening on ").and_then(|url| {
+            url.strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+        });
+        let Some(addr) = addr else {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
