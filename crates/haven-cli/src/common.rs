@@ -19,7 +19,12 @@ pub struct RepoArgs {
 
     /// The 64-digit backup key (spaces and dashes are ignored). Prefer --key-file:
     /// a key on the command line is visible to other local users.
-    #[arg(long, env = "HAVEN_KEY", hide_env_values = true, conflicts_with = "key_file")]
+    #[arg(
+        long,
+        env = "HAVEN_KEY",
+        hide_env_values = true,
+        conflicts_with = "key_file"
+    )]
     pub key: Option<String>,
 
     /// File holding the 64-digit backup key, as written by `haven init`.
@@ -48,7 +53,9 @@ impl RepoArgs {
     pub async fn open(&self) -> Result<Repository, OpenError> {
         let key = self.backup_key().map_err(OpenError::Other)?;
         let storage = self.storage().map_err(OpenError::Other)?;
-        Repository::open(storage, &key).await.map_err(OpenError::Repo)
+        Repository::open(storage, &key)
+            .await
+            .map_err(OpenError::Repo)
     }
 }
 
@@ -82,7 +89,13 @@ pub fn repo_error_exit(error: RepoError) -> anyhow::Result<ExitCode> {
 /// Reads and parses a key file.
 pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<BackupKey> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?,
     );
-    BackupKey::parse(&text).with_context(|| format!("key file {} does not hold a valid backup key", path.display()))
+    BackupKey::parse(&text).with_context(|| {
+        format!(
+            "key file {} does not hold a valid backup key",
+            path.display()
+        )
+    })
 }

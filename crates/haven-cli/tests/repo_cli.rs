@@ -37,7 +37,11 @@ fn init_prints_key_once_and_writes_key_file() {
         other_key.to_str().unwrap(),
     ]);
     assert_exit(&over, 1);
-    assert!(stderr(&over).contains("already exists"), "{}", stderr(&over));
+    assert!(
+        stderr(&over).contains("already exists"),
+        "{}",
+        stderr(&over)
+    );
     assert!(!other_key.exists());
 }
 
@@ -90,17 +94,30 @@ fn backup_restore_check_end_to_end() {
 
     let ls = env.haven("ls", &[&snapshot_id[..8], "source/media"]);
     assert_success(&ls);
-    assert!(stdout(&ls).contains("source/media/a.bin"), "{}", stdout(&ls));
+    assert!(
+        stdout(&ls).contains("source/media/a.bin"),
+        "{}",
+        stdout(&ls)
+    );
 
     let target = env.path("restored");
     let restore = env.haven("restore", &["latest", "--target", target.to_str().unwrap()]);
     assert_success(&restore);
-    assert_eq!(file_contents(&source), file_contents(&target.join("source")));
+    assert_eq!(
+        file_contents(&source),
+        file_contents(&target.join("source"))
+    );
 
     let partial = env.path("partial");
     let restore = env.haven(
         "restore",
-        &[&snapshot_id[..10], "--target", partial.to_str().unwrap(), "--include", "source/notes.txt"],
+        &[
+            &snapshot_id[..10],
+            "--target",
+            partial.to_str().unwrap(),
+            "--include",
+            "source/notes.txt",
+        ],
     );
     assert_success(&restore);
     assert!(partial.join("source/notes.txt").exists());
@@ -123,7 +140,11 @@ fn wrong_key_exits_1_with_clear_message() {
         wrong.to_str().unwrap(),
     ]);
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("this key does not open repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("this key does not open repository"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -132,7 +153,10 @@ fn env_variables_select_repo_and_key() {
     let out = std::process::Command::new(HAVEN)
         .args(["snapshots", "--json"])
         .env("HAVEN_REPO", &env.repo)
-        .env("HAVEN_KEY", fs::read_to_string(&env.key_file).unwrap().trim())
+        .env(
+            "HAVEN_KEY",
+            fs::read_to_string(&env.key_file).unwrap().trim(),
+        )
         .env_remove("HAVEN_KEY_FILE")
         .output()
         .unwrap();
@@ -154,7 +178,10 @@ fn damaged_pack_gives_exit_3_and_names_files() {
             packs.push(pack.unwrap().path());
         }
     }
-    let largest = packs.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap();
+    let largest = packs
+        .iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
     let mut bytes = fs::read(largest).unwrap();
     bytes[100] ^= 1;
     fs::write(largest, bytes).unwrap();
@@ -168,7 +195,11 @@ fn damaged_pack_gives_exit_3_and_names_files() {
     let target = env.path("restored");
     let restore = env.haven("restore", &["latest", "--target", target.to_str().unwrap()]);
     assert_exit(&restore, 3);
-    assert!(stderr(&restore).contains("victim.bin"), "{}", stderr(&restore));
+    assert!(
+        stderr(&restore).contains("victim.bin"),
+        "{}",
+        stderr(&restore)
+    );
     assert!(!stderr(&restore).contains("does not open"));
 }
 
@@ -179,7 +210,10 @@ fn backup_of_unreadable_file_exits_3() {
     fs::create_dir_all(&source).unwrap();
     fs::write(source.join("fine.txt"), b"fine").unwrap();
     // /proc/self/mem fails to read at offset 0 with EIO, even for root.
-    let out = env.haven("backup", &["--json", source.to_str().unwrap(), "/proc/self/mem"]);
+    let out = env.haven(
+        "backup",
+        &["--json", source.to_str().unwrap(), "/proc/self/mem"],
+    );
     assert_exit(&out, 3);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["problems"][0]["kind"], "unreadable");

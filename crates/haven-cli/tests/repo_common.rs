@@ -30,7 +30,11 @@ impl Env {
             "1",
         ]);
         assert_success(&out);
-        Self { dir, repo, key_file }
+        Self {
+            dir,
+            repo,
+            key_file,
+        }
     }
 
     /// Runs `haven <command> --repo R --key-file F <rest>`.
@@ -113,7 +117,10 @@ pub fn file_contents(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), fs::read(&path).unwrap());
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    fs::read(&path).unwrap(),
+                );
             }
         }
     }
@@ -122,7 +129,10 @@ pub fn file_contents(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 pub fn backup_json(env: &Env, paths: &[&Path]) -> serde_json::Value {
     let mut rest = vec!["--json"];
-    let texts: Vec<String> = paths.iter().map(|p| p.to_str().unwrap().to_string()).collect();
+    let texts: Vec<String> = paths
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
     rest.extend(texts.iter().map(|s| s.as_str()));
     let out = env.haven("backup", &rest);
     assert_success(&out);

@@ -31,7 +31,13 @@ fn killed_backups_leave_a_consistent_repository() {
     let seed = std::env::var("HAVEN_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
     eprintln!("seed {seed} (set HAVEN_TEST_SEED to replay)");
     let mut rng = Rng(seed);
 
@@ -39,7 +45,11 @@ fn killed_backups_leave_a_consistent_repository() {
     let source = env.path("source");
     fs::create_dir_all(&source).unwrap();
     for i in 0..4 {
-        fs::write(source.join(format!("old-{i}.bin")), random_bytes(i, 500_000)).unwrap();
+        fs::write(
+            source.join(format!("old-{i}.bin")),
+            random_bytes(i, 500_000),
+        )
+        .unwrap();
     }
     let first = backup_json(&env, &[&source]);
     let first_id = first["snapshot_id"].as_str().unwrap().to_string();
@@ -47,13 +57,24 @@ fn killed_backups_leave_a_consistent_repository() {
 
     // New data for the interrupted backups: 24 files of 1 MB over 1 MiB packs.
     for i in 0..24 {
-        fs::write(source.join(format!("new-{i}.bin")), random_bytes(100 + i, 1_000_000)).unwrap();
+        fs::write(
+            source.join(format!("new-{i}.bin")),
+            random_bytes(100 + i, 1_000_000),
+        )
+        .unwrap();
     }
     let repo = env.repo.to_str().unwrap().to_string();
     let key_file = env.key_file.to_str().unwrap().to_string();
     let full_started = Instant::now();
     let mut probe = Command::new(HAVEN)
-        .args(["backup", "--repo", &repo, "--key-file", &key_file, source.to_str().unwrap()])
+        .args([
+            "backup",
+            "--repo",
+            &repo,
+            "--key-file",
+            &key_file,
+            source.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -68,7 +89,14 @@ fn killed_backups_leave_a_consistent_repository() {
     for run in 0..KILL_RUNS {
         let delay = Duration::from_millis(rng.next() % budget_ms);
         let mut child = Command::new(HAVEN)
-            .args(["backup", "--repo", &repo, "--key-file", &key_file, source.to_str().unwrap()])
+            .args([
+                "backup",
+                "--repo",
+                &repo,
+                "--key-file",
+                &key_file,
+                source.to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -80,18 +108,35 @@ fn killed_backups_leave_a_consistent_repository() {
         let check = env.haven("check", &[]);
         assert_success(&check);
         let count = snapshot_count(&env);
-        assert!(count >= snapshots_before, "run {run}: a snapshot disappeared");
-        assert!(count <= snapshots_before + 1, "run {run}: more than one new snapshot");
+        assert!(
+            count >= snapshots_before,
+            "run {run}: a snapshot disappeared"
+        );
+        assert!(
+            count <= snapshots_before + 1,
+            "run {run}: more than one new snapshot"
+        );
         if status.success() {
-            assert_eq!(count, snapshots_before + 1, "run {run}: finished without a snapshot");
+            assert_eq!(
+                count,
+                snapshots_before + 1,
+                "run {run}: finished without a snapshot"
+            );
         }
         snapshots_before = count;
 
         if run % 5 == 0 {
             let target = env.path(&format!("restore-{run}"));
-            let restore = env.haven("restore", &[&first_id, "--target", target.to_str().unwrap()]);
+            let restore = env.haven(
+                "restore",
+                &[&first_id, "--target", target.to_str().unwrap()],
+            );
             assert_success(&restore);
-            assert_eq!(file_contents(&target.join("source")), first_files, "run {run}");
+            assert_eq!(
+                file_contents(&target.join("source")),
+                first_files,
+                "run {run}"
+            );
             fs::remove_dir_all(&target).unwrap();
         }
     }
@@ -106,7 +151,10 @@ fn killed_backups_leave_a_consistent_repository() {
     assert_success(&env.haven("check", &["--read-data"]));
     let target = env.path("restore-final");
     assert_success(&env.haven("restore", &["latest", "--target", target.to_str().unwrap()]));
-    assert_eq!(file_contents(&target.join("source")), file_contents(&source));
+    assert_eq!(
+        file_contents(&target.join("source")),
+        file_contents(&source)
+    );
 }
 
 fn snapshot_count(env: &Env) -> usize {

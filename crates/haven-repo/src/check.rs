@@ -73,9 +73,10 @@ impl Repository {
             let index = self.index.read().expect("index lock");
             for pack_id in index.packs.keys() {
                 if !listed.contains(pack_id) {
-                    report
-                        .damaged
-                        .push(Damage::new(pack::pack_path(pack_id), "missing, but listed in an index file"));
+                    report.damaged.push(Damage::new(
+                        pack::pack_path(pack_id),
+                        "missing, but listed in an index file",
+                    ));
                 }
             }
             for id in &listed {
@@ -85,7 +86,10 @@ impl Repository {
             }
             for (blob, location) in &index.blobs {
                 if !listed.contains(&location.pack) {
-                    bad_blobs.insert(*blob, format!("its pack {} is missing", pack::pack_path(&location.pack)));
+                    bad_blobs.insert(
+                        *blob,
+                        format!("its pack {} is missing", pack::pack_path(&location.pack)),
+                    );
                 }
             }
         }
@@ -102,15 +106,22 @@ impl Repository {
                 .map(|l| l.pack)
                 .collect()
         };
-        self.read_packs(&to_read, &mut report, &mut bad_blobs).await?;
+        self.read_packs(&to_read, &mut report, &mut bad_blobs)
+            .await?;
 
         let (snapshots, damaged_snapshots) = self.snapshots().await?;
         report.damaged.extend(damaged_snapshots);
         report.snapshots = snapshots.len() as u64;
         let mut trees: HashMap<ObjectId, std::result::Result<Arc<Tree>, Damage>> = HashMap::new();
         for (snapshot_id, snapshot) in &snapshots {
-            self.check_snapshot(snapshot_id, snapshot.tree, &mut trees, &bad_blobs, &mut report)
-                .await?;
+            self.check_snapshot(
+                snapshot_id,
+                snapshot.tree,
+                &mut trees,
+                &bad_blobs,
+                &mut report,
+            )
+            .await?;
         }
         report.trees = trees.len() as u64;
         for result in trees.into_values() {
@@ -119,8 +130,15 @@ impl Repository {
             }
         }
         for (blob, reason) in &bad_blobs {
-            if !report.damaged.iter().any(|d| d.object.contains(&blob.short())) {
-                report.damaged.push(Damage::new(format!("blob {}", blob.short()), reason.clone()));
+            if !report
+                .damaged
+                .iter()
+                .any(|d| d.object.contains(&blob.short()))
+            {
+                report.damaged.push(Damage::new(
+                    format!("blob {}", blob.short()),
+                    reason.clone(),
+                ));
             }
         }
         report.damaged.sort_by(|a, b| a.object.cmp(&b.object));
@@ -203,9 +221,13 @@ impl Repository {
         report: &mut CheckReport,
         bad_blobs: &mut HashMap<ObjectId, String>,
     ) -> Result<()> {
-        let mut by_pack: HashMap<ObjectId, Vec<(ObjectId, crate::index::BlobLocation)>> = HashMap::new();
+        let mut by_pack: HashMap<ObjectId, Vec<(ObjectId, crate::index::BlobLocation)>> =
+            HashMap::new();
         for (blob, location) in self.index.read().expect("index lock").blobs.iter() {
-            by_pack.entry(location.pack).or_default().push((*blob, location.clone()));
+            by_pack
+                .entry(location.pack)
+                .or_default()
+                .push((*blob, location.clone()));
         }
         let mut ids: Vec<_> = listed.iter().copied().collect();
         ids.sort();
@@ -213,22 +235,33 @@ impl Repository {
             let path = pack::pack_path(&pack_id);
             let indexed = by_pack.remove(&pack_id).unwrap_or_default();
             let Some(bytes) = self.storage.read(&path).await? else {
-                report.damaged.push(Damage::new(&path, "disappeared during the check"));
+                report
+                    .damaged
+                    .push(Damage::new(&path, "disappeared during the check"));
                 mark_all(bad_blobs, &indexed, "its pack disappeared");
                 continue;
             };
             if ObjectId::of_stored_bytes(&bytes) != pack_id {
-                report
-                    .damaged
-                    .push(Damage::new(&path, format!("content hash does not match its name ({} bytes)", bytes.len())));
+                report.damaged.push(Damage::new(
+                    &path,
+                    format!(
+                        "content hash does not match its name ({} bytes)",
+                        bytes.len()
+                    ),
+                ));
             }
             if let Err(reason) = pack::read_pack_header(&self.keys, &bytes) {
-                report.damaged.push(Damage::new(&path, format!("pack header: {reason}")));
+                report
+                    .damaged
+                    .push(Damage::new(&path, format!("pack header: {reason}")));
             }
             for (blob, location) in &indexed {
                 let end = location.offset.saturating_add(location.length);
                 let result = if end > bytes.len() as u64 {
-                    Err(format!("lies beyond the end of the {}-byte pack", bytes.len()))
+                    Err(format!(
+                        "lies beyond the end of the {}-byte pack",
+                        bytes.len()
+                    ))
                 } else {
                     let sealed = &bytes[location.offset as usize..end as usize];
                     pack::open_blob(&self.keys, location.blob_type, blob, sealed).map(|_| ())
@@ -245,7 +278,11 @@ impl Repository {
     }
 }
 
-fn mark_all(bad: &mut HashMap<ObjectId, String>, blobs: &[(ObjectId, crate::index::BlobLocation)], reason: &str) {
+fn mark_all(
+    bad: &mut HashMap<ObjectId, String>,
+    blobs: &[(ObjectId, crate::index::BlobLocation)],
+    reason: &str,
+) {
     for (blob, _) in blobs {
         bad.insert(*blob, reason.to_string());
     }

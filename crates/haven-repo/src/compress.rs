@@ -54,7 +54,9 @@ pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
 pub fn decode(payload: &[u8]) -> Result<Vec<u8>, String> {
     match payload.split_first() {
         Some((&STORED, data)) => Ok(data.to_vec()),
-        Some((&ZSTD, data)) => zstd::stream::decode_all(data).map_err(|e| format!("zstd data is invalid: {e}")),
+        Some((&ZSTD, data)) => {
+            zstd::stream::decode_all(data).map_err(|e| format!("zstd data is invalid: {e}"))
+        }
         Some((other, _)) => Err(format!("unknown compression byte {other}")),
         None => Err("empty blob payload".into()),
     }

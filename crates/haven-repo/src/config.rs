@@ -49,7 +49,9 @@ impl Default for InitOptions {
 
 impl InitOptions {
     pub(crate) fn validate(&self) -> Result<(), String> {
-        use fastcdc::v2020::{AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN};
+        use fastcdc::v2020::{
+            AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN,
+        };
         if !(MINIMUM_MIN..=MINIMUM_MAX).contains(&self.chunk_min)
             || !(AVERAGE_MIN..=AVERAGE_MAX).contains(&self.chunk_avg)
             || !(MAXIMUM_MIN..=MAXIMUM_MAX).contains(&self.chunk_max)
@@ -63,14 +65,21 @@ impl InitOptions {
             ));
         }
         if self.pack_size < 4096 {
-            return Err(format!("pack size {} is below the minimum of 4096 bytes", self.pack_size));
+            return Err(format!(
+                "pack size {} is below the minimum of 4096 bytes",
+                self.pack_size
+            ));
         }
         Ok(())
     }
 }
 
 pub(crate) fn encode_config(repo_id: &[u8; 32], keys: &KeySet, config: &RepoConfig) -> Vec<u8> {
-    let sealed = haven_crypto::seal(&keys.metadata, &associated_data("config", repo_id), &to_cbor(config));
+    let sealed = haven_crypto::seal(
+        &keys.metadata,
+        &associated_data("config", repo_id),
+        &to_cbor(config),
+    );
     let mut body = repo_id.to_vec();
     body.extend_from_slice(&sealed);
     envelope::wrap(CONFIG_MAGIC, &body)
@@ -98,7 +107,11 @@ pub(crate) fn decode_config_outer(bytes: &[u8]) -> Result<ConfigOuter, String> {
     })
 }
 
-pub(crate) fn decode_config_body(repo_id: &[u8; 32], keys: &KeySet, sealed: &[u8]) -> Result<RepoConfig, String> {
+pub(crate) fn decode_config_body(
+    repo_id: &[u8; 32],
+    keys: &KeySet,
+    sealed: &[u8],
+) -> Result<RepoConfig, String> {
     let plain = haven_crypto::open(&keys.metadata, &associated_data("config", repo_id), sealed)
         .map_err(|_| "settings failed authentication".to_string())?;
     from_cbor(&plain)

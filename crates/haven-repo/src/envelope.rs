@@ -23,7 +23,10 @@ pub(crate) enum Unwrapped<'a> {
 }
 
 /// Checks the magic prefix and checksum. Errors say what is wrong, for a damage report.
-pub(crate) fn unwrap<'a>(magic: &[u8; MAGIC_LEN], bytes: &'a [u8]) -> Result<Unwrapped<'a>, String> {
+pub(crate) fn unwrap<'a>(
+    magic: &[u8; MAGIC_LEN],
+    bytes: &'a [u8],
+) -> Result<Unwrapped<'a>, String> {
     if bytes.len() < HEADER_LEN {
         return Err(format!(
             "{} bytes long, shorter than the {HEADER_LEN}-byte header",

@@ -157,7 +157,10 @@ pub(crate) mod bytes {
         #[derive(serde::Deserialize)]
         struct Item(#[serde(with = "super")] Vec<u8>);
 
-        pub fn serialize<S: Serializer>(value: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            value: &[Vec<u8>],
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
             let mut seq = serializer.serialize_seq(Some(value.len()))?;
             for item in value {
                 seq.serialize_element(&BytesRef(item))?;
@@ -173,7 +176,9 @@ pub(crate) mod bytes {
             }
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Vec<Vec<u8>>, D::Error> {
             let items = Vec::<Item>::deserialize(deserializer)?;
             Ok(items.into_iter().map(|item| item.0).collect())
         }

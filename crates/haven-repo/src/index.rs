@@ -69,7 +69,11 @@ pub(crate) fn index_path(id: &ObjectId) -> String {
 }
 
 pub(crate) fn encode_index(keys: &KeySet, file: &IndexFile) -> (ObjectId, Vec<u8>) {
-    let bytes = haven_crypto::seal(&keys.metadata, &associated_data("index", &[]), &to_cbor(file));
+    let bytes = haven_crypto::seal(
+        &keys.metadata,
+        &associated_data("index", &[]),
+        &to_cbor(file),
+    );
     (ObjectId::of_stored_bytes(&bytes), bytes)
 }
 
@@ -84,9 +88,13 @@ pub(crate) fn decode_index(keys: &KeySet, path: &str, bytes: &[u8]) -> Result<In
 /// Checks that the last path component is the BLAKE3 hash of `bytes`.
 pub(crate) fn check_content_name(path: &str, bytes: &[u8]) -> Result<(), String> {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let expected = ObjectId::from_hex(name).ok_or_else(|| "name is not a 64-digit hex id".to_string())?;
+    let expected =
+        ObjectId::from_hex(name).ok_or_else(|| "name is not a 64-digit hex id".to_string())?;
     if ObjectId::of_stored_bytes(bytes) != expected {
-        return Err(format!("content hash does not match its name ({} bytes read)", bytes.len()));
+        return Err(format!(
+            "content hash does not match its name ({} bytes read)",
+            bytes.len()
+        ));
     }
     Ok(())
 }

@@ -64,15 +64,34 @@ pub(crate) fn blob_id(keys: &KeySet, plaintext: &[u8]) -> ObjectId {
 }
 
 /// Compresses (when `try_compress` and it helps) and seals a blob.
-pub(crate) fn seal_blob(keys: &KeySet, blob_type: BlobType, id: &ObjectId, plaintext: &[u8], try_compress: bool) -> Vec<u8> {
+pub(crate) fn seal_blob(
+    keys: &KeySet,
+    blob_type: BlobType,
+    id: &ObjectId,
+    plaintext: &[u8],
+    try_compress: bool,
+) -> Vec<u8> {
     let payload = compress::encode(plaintext, try_compress);
-    haven_crypto::seal(&keys.data, &associated_data(blob_type.label(), &id.0), &payload)
+    haven_crypto::seal(
+        &keys.data,
+        &associated_data(blob_type.label(), &id.0),
+        &payload,
+    )
 }
 
 /// Opens a sealed blob and checks that its plaintext hashes to `id`.
-pub(crate) fn open_blob(keys: &KeySet, blob_type: BlobType, id: &ObjectId, sealed: &[u8]) -> Result<Vec<u8>, String> {
-    let payload = haven_crypto::open(&keys.data, &associated_data(blob_type.label(), &id.0), sealed)
-        .map_err(|_| "failed authentication".to_string())?;
+pub(crate) fn open_blob(
+    keys: &KeySet,
+    blob_type: BlobType,
+    id: &ObjectId,
+    sealed: &[u8],
+) -> Result<Vec<u8>, String> {
+    let payload = haven_crypto::open(
+        &keys.data,
+        &associated_data(blob_type.label(), &id.0),
+        sealed,
+    )
+    .map_err(|_| "failed authentication".to_string())?;
     let plaintext = compress::decode(&payload)?;
     if blob_id(keys, &plaintext) != *id {
         return Err("plaintext does not hash to the blob id".into());
@@ -116,7 +135,11 @@ impl PackBuilder {
 
     pub fn finish(self, keys: &KeySet) -> FinishedPack {
         let PackBuilder { mut bytes, entries } = self;
-        let header = haven_crypto::seal(&keys.metadata, &associated_data("pack-header", &[]), &to_cbor(&entries));
+        let header = haven_crypto::seal(
+            &keys.metadata,
+            &associated_data("pack-header", &[]),
+            &to_cbor(&entries),
+        );
         bytes.extend_from_slice(&header);
         bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
         FinishedPack {
@@ -130,7 +153,10 @@ impl PackBuilder {
 /// Reads the blob list from a whole pack's bytes.
 pub(crate) fn read_pack_header(keys: &KeySet, bytes: &[u8]) -> Result<Vec<PackEntry>, String> {
     if bytes.len() < 4 {
-        return Err(format!("{} bytes long, too short to hold a header length", bytes.len()));
+        return Err(format!(
+            "{} bytes long, too short to hold a header length",
+            bytes.len()
+        ));
     }
     let (rest, length) = bytes.split_at(bytes.len() - 4);
     let length = u32::from_le_bytes(length.try_into().expect("4 bytes")) as usize;
@@ -143,8 +169,15 @@ pub(crate) fn read_pack_header(keys: &KeySet, bytes: &[u8]) -> Result<Vec<PackEn
     let entries: Vec<PackEntry> = from_cbor(&plain)?;
     let data_end = (rest.len() - length) as u64;
     for entry in &entries {
-        if entry.offset.checked_add(entry.length).is_none_or(|end| end > data_end) {
-            return Err(format!("header lists blob {} outside the pack", entry.id.short()));
+        if entry
+            .offset
+            .checked_add(entry.length)
+            .is_none_or(|end| end > data_end)
+        {
+            return Err(format!(
+                "header lists blob {} outside the pack",
+                entry.id.short()
+            ));
         }
     }
     Ok(entries)

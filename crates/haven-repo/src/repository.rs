@@ -65,7 +65,9 @@ impl Repository {
         // a slot without a config is not yet a repository.
         let slot_id = SlotId::random();
         let slot_bytes = slot::encode_slot(key, &master, &repo_id, slot_id, SlotKind::RecoveryKey);
-        storage.write(&slot::slot_path(&slot_id), slot_bytes).await?;
+        storage
+            .write(&slot::slot_path(&slot_id), slot_bytes)
+            .await?;
         storage
             .write(CONFIG_PATH, config::encode_config(&repo_id, &keys, &config))
             .await?;
@@ -91,8 +93,12 @@ impl Repository {
         let Some(record) = records.iter().find(|r| r.key_check == check) else {
             return Err(no_matching_slot(&storage, records.len(), damaged));
         };
-        let master = slot::unwrap_master(key, &repo_id, record)
-            .map_err(|reason| damaged_error(&storage, Damage::new(slot::slot_path(&record.slot_id), reason)))?;
+        let master = slot::unwrap_master(key, &repo_id, record).map_err(|reason| {
+            damaged_error(
+                &storage,
+                Damage::new(slot::slot_path(&record.slot_id), reason),
+            )
+        })?;
         let keys = KeySet::derive(&master, &repo_id);
         let config = config::decode_config_body(&repo_id, &keys, &sealed_config)
             .map_err(|reason| damaged_error(&storage, Damage::new(CONFIG_PATH, reason)))?;
@@ -137,7 +143,9 @@ impl Repository {
     pub async fn add_slot(&self, key: &BackupKey, kind: SlotKind) -> Result<SlotId> {
         let slot_id = SlotId::random();
         let bytes = slot::encode_slot(key, &self.master, &self.repo_id, slot_id, kind);
-        self.storage.write(&slot::slot_path(&slot_id), bytes).await?;
+        self.storage
+            .write(&slot::slot_path(&slot_id), bytes)
+            .await?;
         Ok(slot_id)
     }
 
@@ -145,10 +153,14 @@ impl Repository {
     pub async fn remove_slot(&self, id: SlotId) -> Result<()> {
         let (records, _) = read_slots(&self.storage, &self.repo_id).await?;
         if !records.iter().any(|r| r.slot_id == id) {
-            return Err(RepoError::SlotNotFound { slot: id.to_string() });
+            return Err(RepoError::SlotNotFound {
+                slot: id.to_string(),
+            });
         }
         if records.len() <= 1 {
-            return Err(RepoError::LastSlot { slot: id.to_string() });
+            return Err(RepoError::LastSlot {
+                slot: id.to_string(),
+            });
         }
         self.storage.delete(&slot::slot_path(&id)).await
     }
@@ -226,11 +238,20 @@ impl Repository {
     }
 
     pub(crate) fn locate(&self, id: &ObjectId) -> Option<BlobLocation> {
-        self.index.read().expect("index lock").blobs.get(id).cloned()
+        self.index
+            .read()
+            .expect("index lock")
+            .blobs
+            .get(id)
+            .cloned()
     }
 
     pub(crate) fn has_blob(&self, id: &ObjectId) -> bool {
-        self.index.read().expect("index lock").blobs.contains_key(id)
+        self.index
+            .read()
+            .expect("index lock")
+            .blobs
+            .contains_key(id)
     }
 
     /// Loads and verifies one blob. Errors are [`RepoError::Damaged`] naming the blob
@@ -241,17 +262,30 @@ impl Repository {
             None => format!("blob {}", id.short()),
         };
         let Some(location) = self.locate(id) else {
-            return Err(self.damaged(Damage::new(describe(None), "not listed in any readable index file")));
+            return Err(self.damaged(Damage::new(
+                describe(None),
+                "not listed in any readable index file",
+            )));
         };
         let path = pack::pack_path(&location.pack);
-        let sealed = self.storage.read_range(&path, location.offset, location.length).await?;
+        let sealed = self
+            .storage
+            .read_range(&path, location.offset, location.length)
+            .await?;
         let Some(sealed) = sealed else {
-            return Err(self.damaged(Damage::new(describe(Some(&location.pack)), "its pack file is missing")));
+            return Err(self.damaged(Damage::new(
+                describe(Some(&location.pack)),
+                "its pack file is missing",
+            )));
         };
         if sealed.len() as u64 != location.length {
             return Err(self.damaged(Damage::new(
                 describe(Some(&location.pack)),
-                format!("pack is truncated: read {} of {} bytes", sealed.len(), location.length),
+                format!(
+                    "pack is truncated: read {} of {} bytes",
+                    sealed.len(),
+                    location.length
+                ),
             )));
         }
         pack::open_blob(&self.keys, blob_type, id, &sealed)
@@ -318,10 +352,11 @@ impl Repository {
         match matches.len() {
             1 => Ok(matches.pop().expect("one match")),
             0 => {
-                if let Some(damage) = damaged
-                    .into_iter()
-                    .find(|d| d.object.trim_start_matches(SNAPSHOT_PREFIX).starts_with(&query_lower))
-                {
+                if let Some(damage) = damaged.into_iter().find(|d| {
+                    d.object
+                        .trim_start_matches(SNAPSHOT_PREFIX)
+                        .starts_with(&query_lower)
+                }) {
                     return Err(self.damaged(damage));
                 }
                 Err(not_found())
@@ -371,7 +406,10 @@ async fn read_config_outer(storage: &Storage) -> Result<([u8; 32], Vec<u8>)> {
                 url: storage.url().to_string(),
             });
         }
-        return Err(damaged_error(storage, Damage::new(CONFIG_PATH, "missing, but key slots exist")));
+        return Err(damaged_error(
+            storage,
+            Damage::new(CONFIG_PATH, "missing, but key slots exist"),
+        ));
     };
     match config::decode_config_outer(&bytes) {
         Ok(ConfigOuter::Current { repo_id, sealed }) => Ok((repo_id, sealed)),
@@ -384,7 +422,10 @@ async fn read_config_outer(storage: &Storage) -> Result<([u8; 32], Vec<u8>)> {
     }
 }
 
-async fn read_slots(storage: &Storage, repo_id: &[u8; 32]) -> Result<(Vec<SlotRecord>, Vec<Damage>)> {
+async fn read_slots(
+    storage: &Storage,
+    repo_id: &[u8; 32],
+) -> Result<(Vec<SlotRecord>, Vec<Damage>)> {
     let mut records = Vec::new();
     let mut damaged = Vec::new();
     for path in storage.list(SLOT_PREFIX).await? {

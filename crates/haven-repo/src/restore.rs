@@ -288,17 +288,15 @@ impl Restorer {
             node.mtime_ns.div_euclid(1_000_000_000),
             node.mtime_ns.rem_euclid(1_000_000_000) as u32,
         );
-        if node.kind == NodeKind::Symlink {
-            if let Err(e) = filetime::set_symlink_file_times(target, mtime, mtime) {
-                failures.push(format!("mtime: {e}"));
-            }
-        } else {
+        if node.kind != NodeKind::Symlink {
             if let Err(e) = fs::set_permissions(target, fs::Permissions::from_mode(node.mode & 0o7777)) {
                 failures.push(format!("permissions: {e}"));
             }
-            if let Err(e) = filetime::set_file_times(target, mtime, mtime) {
-                failures.push(format!("mtime: {e}"));
-            }
+        }
+        // utimensat on the path without following symlinks: `set_file_times` would
+        // open the file, which blocks on a FIFO until a writer appears.
+        if let Err(e) = filetime::set_symlink_file_times(target, mtime, mtime) {
+            failures.push(format!("mtime: {e}"));
         }
         if !failures.is_empty() {
             self.report

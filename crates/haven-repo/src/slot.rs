@@ -112,17 +112,26 @@ pub(crate) fn encode_slot_with_nonce(
 
 /// Parses a slot and checks that it belongs to `repo_id` under the name `slot_id`.
 /// Errors describe damage.
-pub(crate) fn decode_slot(bytes: &[u8], repo_id: &[u8; 32], name: &SlotId) -> Result<SlotRecord, String> {
+pub(crate) fn decode_slot(
+    bytes: &[u8],
+    repo_id: &[u8; 32],
+    name: &SlotId,
+) -> Result<SlotRecord, String> {
     let body = match envelope::unwrap(SLOT_MAGIC, bytes)? {
         Unwrapped::Body(body) => body,
-        Unwrapped::OtherVersion(v) => return Err(format!("key slot format version {v} is not supported")),
+        Unwrapped::OtherVersion(v) => {
+            return Err(format!("key slot format version {v} is not supported"))
+        }
     };
     let record: SlotRecord = from_cbor(body)?;
     if record.repo_id != repo_id {
         return Err("belongs to another repository".into());
     }
     if &record.slot_id != name {
-        return Err(format!("holds key slot {}, not the slot its name says", record.slot_id));
+        return Err(format!(
+            "holds key slot {}, not the slot its name says",
+            record.slot_id
+        ));
     }
     if record.key_check.len() != 32 {
         return Err("key check value is not 32 bytes".into());
@@ -132,7 +141,11 @@ pub(crate) fn decode_slot(bytes: &[u8], repo_id: &[u8; 32], name: &SlotId) -> Re
 
 /// Unwraps the master key from a slot whose key check matched. A failure here means
 /// the slot was altered after it was written.
-pub(crate) fn unwrap_master(key: &BackupKey, repo_id: &[u8; 32], record: &SlotRecord) -> Result<SecretKey, String> {
+pub(crate) fn unwrap_master(
+    key: &BackupKey,
+    repo_id: &[u8; 32],
+    record: &SlotRecord,
+) -> Result<SecretKey, String> {
     let plain = haven_crypto::open(
         &wrapping_key(key, repo_id, &record.slot_id),
         &wrap_aad(repo_id, &record.slot_id, &record.kind),

@@ -44,7 +44,11 @@ pub(crate) fn snapshot_path(id: &ObjectId) -> String {
 }
 
 pub(crate) fn encode_snapshot(keys: &KeySet, snapshot: &Snapshot) -> (ObjectId, Vec<u8>) {
-    let bytes = haven_crypto::seal(&keys.metadata, &associated_data("snapshot", &[]), &to_cbor(snapshot));
+    let bytes = haven_crypto::seal(
+        &keys.metadata,
+        &associated_data("snapshot", &[]),
+        &to_cbor(snapshot),
+    );
     (ObjectId::of_stored_bytes(&bytes), bytes)
 }
 

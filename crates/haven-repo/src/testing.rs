@@ -38,7 +38,13 @@ pub fn payload(data: &[u8], try_compress: bool) -> Vec<u8> {
 }
 
 /// Returns a whole recovery-key slot object sealed with a fixed nonce.
-pub fn slot_object(key: &[u8; 32], master: &[u8; 32], repo_id: &[u8; 32], slot_id: [u8; 8], nonce: &[u8; 24]) -> Vec<u8> {
+pub fn slot_object(
+    key: &[u8; 32],
+    master: &[u8; 32],
+    repo_id: &[u8; 32],
+    slot_id: [u8; 8],
+    nonce: &[u8; 24],
+) -> Vec<u8> {
     crate::slot::encode_slot_with_nonce(
         &BackupKey::from_bytes(*key),
         &SecretKey::from_bytes(*master),
@@ -50,7 +56,12 @@ pub fn slot_object(key: &[u8; 32], master: &[u8; 32], repo_id: &[u8; 32], slot_i
 }
 
 /// Returns a sealed data blob (stored, not compressed) with a fixed nonce.
-pub fn sealed_data_blob(master: &[u8; 32], repo_id: &[u8; 32], plaintext: &[u8], nonce: &[u8; 24]) -> Vec<u8> {
+pub fn sealed_data_blob(
+    master: &[u8; 32],
+    repo_id: &[u8; 32],
+    plaintext: &[u8],
+    nonce: &[u8; 24],
+) -> Vec<u8> {
     let keys = KeySet::derive(&SecretKey::from_bytes(*master), repo_id);
     let id = crate::pack::blob_id(&keys, plaintext);
     haven_crypto::seal_with_nonce(
@@ -62,7 +73,12 @@ pub fn sealed_data_blob(master: &[u8; 32], repo_id: &[u8; 32], plaintext: &[u8],
 }
 
 /// Opens a sealed data blob, as a reader of the repository does.
-pub fn open_data_blob(master: &[u8; 32], repo_id: &[u8; 32], id: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, String> {
+pub fn open_data_blob(
+    master: &[u8; 32],
+    repo_id: &[u8; 32],
+    id: &[u8; 32],
+    sealed: &[u8],
+) -> Result<Vec<u8>, String> {
     let keys = KeySet::derive(&SecretKey::from_bytes(*master), repo_id);
     crate::pack::open_blob(&keys, crate::BlobType::Data, &crate::ObjectId(*id), sealed)
 }

@@ -40,7 +40,11 @@ pub struct Node {
     /// Device number for character and block devices.
     #[serde(default)]
     pub rdev: u64,
-    #[serde(default, with = "crate::id::bytes", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        with = "crate::id::bytes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub link_target: Vec<u8>,
     /// Data blobs of a file, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

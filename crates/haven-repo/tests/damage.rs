@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use haven_repo::{BlobType, CheckOptions, ObjectId, RepoError, Repository, RestoreOptions, Storage};
+use haven_repo::{
+    BlobType, CheckOptions, ObjectId, RepoError, Repository, RestoreOptions, Storage,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Corruption {
@@ -43,12 +45,19 @@ async fn fixture() -> Fixture {
     fs::write(source.join("big.bin"), random_bytes(1, 700_000)).unwrap();
     fs::write(source.join("small.txt"), b"small file\n").unwrap();
     fs::write(source.join("sub/inner.txt"), random_bytes(2, 30_000)).unwrap();
-    let first = t.repo.backup(std::slice::from_ref(&source), quiet_options()).await.unwrap();
+    let first = t
+        .repo
+        .backup(std::slice::from_ref(&source), quiet_options())
+        .await
+        .unwrap();
     let first_indexes = t.objects("index");
     let first_packs = t.repo.indexed_packs();
     fs::write(source.join("sub/inner.txt"), random_bytes(3, 30_000)).unwrap();
     fs::write(source.join("added.bin"), random_bytes(4, 300_000)).unwrap();
-    t.repo.backup(std::slice::from_ref(&source), quiet_options()).await.unwrap();
+    t.repo
+        .backup(std::slice::from_ref(&source), quiet_options())
+        .await
+        .unwrap();
     let other = new_repo().await;
     Fixture {
         t,
@@ -91,13 +100,25 @@ fn corrupt(path: &Path, corruption: Corruption, replacement: &Path) {
 
 fn assert_no_wrong_key(messages: &[String]) {
     for message in messages {
-        assert!(!message.contains("does not open"), "damage reported as a wrong key: {message}");
-        assert!(!message.contains("check the key"), "damage reported as a wrong key: {message}");
+        assert!(
+            !message.contains("does not open"),
+            "damage reported as a wrong key: {message}"
+        );
+        assert!(
+            !message.contains("check the key"),
+            "damage reported as a wrong key: {message}"
+        );
     }
 }
 
 /// Makes a damaged copy and returns its URL.
-fn damaged_copy(f: &Fixture, case: &str, relative: &str, corruption: Corruption, replacement: &Path) -> String {
+fn damaged_copy(
+    f: &Fixture,
+    case: &str,
+    relative: &str,
+    corruption: Corruption,
+    replacement: &Path,
+) -> String {
     let copy = f.t.dir.path().join(format!("copy-{case}"));
     copy_dir(&f.t.repo_path(), &copy);
     corrupt(&copy.join(relative), corruption, replacement);
@@ -105,7 +126,11 @@ fn damaged_copy(f: &Fixture, case: &str, relative: &str, corruption: Corruption,
 }
 
 fn relative(f: &Fixture, path: &Path) -> String {
-    path.strip_prefix(f.t.repo_path()).unwrap().to_str().unwrap().to_string()
+    path.strip_prefix(f.t.repo_path())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Damage that stops the repository from opening: the error names `object`.
@@ -117,9 +142,15 @@ async fn expect_open_damage(f: &Fixture, object: &str, other_copy: &Path) {
             Err(e) => e,
             Ok(_) => panic!("{corruption:?} of {object}: the repository still opened"),
         };
-        assert!(matches!(error, RepoError::Damaged { .. }), "{corruption:?} of {object}: {error}");
+        assert!(
+            matches!(error, RepoError::Damaged { .. }),
+            "{corruption:?} of {object}: {error}"
+        );
         let message = error.to_string();
-        assert!(message.contains(object.trim_end_matches(|c| c != '/')), "{corruption:?}: {message}");
+        assert!(
+            message.contains(object.trim_end_matches(|c| c != '/')),
+            "{corruption:?}: {message}"
+        );
         assert_no_wrong_key(&[message]);
         fs::remove_dir_all(&url).unwrap();
     }
@@ -150,15 +181,22 @@ async fn expect_data_damage(f: &Fixture, object: &str, replacement: &Path, read_
         let report = repo.check(CheckOptions { read_data }).await.unwrap();
         let mut messages: Vec<String> = report.damaged.iter().map(|d| d.to_string()).collect();
         assert!(
-            report.damaged.iter().any(|d| d.to_string().contains(object)),
+            report
+                .damaged
+                .iter()
+                .any(|d| d.to_string().contains(object)),
             "{corruption:?} of {object}: check did not name it: {messages:?}"
         );
 
         let target = Path::new(&url).with_extension("restore");
-        match repo.restore(&f.first_snapshot, &target, RestoreOptions::default()).await {
+        match repo
+            .restore(&f.first_snapshot, &target, RestoreOptions::default())
+            .await
+        {
             Ok(restore) => {
                 // Garbage after a pack's header leaves every blob readable.
-                let data_intact = matches!(corruption, Corruption::AppendGarbage) && object.starts_with("data/");
+                let data_intact =
+                    matches!(corruption, Corruption::AppendGarbage) && object.starts_with("data/");
                 assert_eq!(
                     restore.damaged.is_empty(),
                     data_intact,
@@ -172,7 +210,10 @@ async fn expect_data_damage(f: &Fixture, object: &str, replacement: &Path, read_
                 }
             }
             Err(e) => {
-                assert!(e.is_damage(), "{corruption:?} of {object}: restore failed with {e}");
+                assert!(
+                    e.is_damage(),
+                    "{corruption:?} of {object}: restore failed with {e}"
+                );
                 messages.push(e.to_string());
             }
         }
@@ -186,7 +227,11 @@ async fn expect_data_damage(f: &Fixture, object: &str, replacement: &Path, read_
 async fn damaged_index_is_named() {
     let f = fixture().await;
     let index = relative(&f, &f.first_indexes[0]);
-    let replacement = f.t.objects("index").into_iter().find(|p| !f.first_indexes.contains(p)).unwrap();
+    let replacement =
+        f.t.objects("index")
+            .into_iter()
+            .find(|p| !f.first_indexes.contains(p))
+            .unwrap();
     expect_data_damage(&f, &index, &replacement, false).await;
 }
 
@@ -194,17 +239,21 @@ async fn damaged_index_is_named() {
 async fn damaged_snapshot_is_named() {
     let f = fixture().await;
     let object = format!("snapshots/{}", f.first_snapshot.to_hex());
-    let replacement = f
-        .t
-        .objects("snapshots")
-        .into_iter()
-        .find(|p| !p.ends_with(f.first_snapshot.to_hex()))
-        .unwrap();
+    let replacement =
+        f.t.objects("snapshots")
+            .into_iter()
+            .find(|p| !p.ends_with(f.first_snapshot.to_hex()))
+            .unwrap();
     expect_data_damage(&f, &object, &replacement, false).await;
 }
 
 fn packs_of(f: &Fixture, blob_type: BlobType) -> (String, PathBuf) {
-    let first: Vec<&String> = f.first_packs.iter().filter(|(_, t)| *t == blob_type).map(|(p, _)| p).collect();
+    let first: Vec<&String> = f
+        .first_packs
+        .iter()
+        .filter(|(_, t)| *t == blob_type)
+        .map(|(p, _)| p)
+        .collect();
     let all = f.t.repo.indexed_packs();
     let other = all
         .iter()

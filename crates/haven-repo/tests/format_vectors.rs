@@ -14,7 +14,10 @@ fn counting(start: u8) -> [u8; 32] {
 /// Parses the `vectors` block: `name = value` lines, where a value may continue on
 /// indented lines.
 fn documented_vectors() -> BTreeMap<String, String> {
-    let start = FORMAT_MD.find("```vectors\n").expect("FORMAT.md has a vectors block") + 11;
+    let start = FORMAT_MD
+        .find("```vectors\n")
+        .expect("FORMAT.md has a vectors block")
+        + 11;
     let end = start + FORMAT_MD[start..].find("```").unwrap();
     let mut out = BTreeMap::new();
     let mut current: Option<String> = None;
@@ -44,7 +47,10 @@ fn computed_vectors() -> BTreeMap<String, String> {
     };
     put(
         "key_check",
-        hex::encode(testing::key_check(&BackupKey::from_bytes(backup_key), &repo_id)),
+        hex::encode(testing::key_check(
+            &BackupKey::from_bytes(backup_key),
+            &repo_id,
+        )),
     );
     put("data_key", hex::encode(data));
     put("chunk_id_key", hex::encode(chunk_id));
@@ -54,11 +60,22 @@ fn computed_vectors() -> BTreeMap<String, String> {
     put("blob_aad", hex::encode(testing::aad("blob/data", &blob_id)));
     put(
         "sealed_blob",
-        hex::encode(testing::sealed_data_blob(&master, &repo_id, b"hello haven", &nonce)),
+        hex::encode(testing::sealed_data_blob(
+            &master,
+            &repo_id,
+            b"hello haven",
+            &nonce,
+        )),
     );
     put(
         "slot_object",
-        hex::encode(testing::slot_object(&backup_key, &master, &repo_id, slot_id, &nonce)),
+        hex::encode(testing::slot_object(
+            &backup_key,
+            &master,
+            &repo_id,
+            slot_id,
+            &nonce,
+        )),
     );
     out
 }
@@ -86,7 +103,10 @@ fn format_doc_vectors_match_code() {
 fn documented_sealed_blob_opens() {
     let documented = documented_vectors();
     let sealed = hex::decode(&documented["sealed_blob"]).unwrap();
-    let id: [u8; 32] = hex::decode(&documented["blob_id"]).unwrap().try_into().unwrap();
+    let id: [u8; 32] = hex::decode(&documented["blob_id"])
+        .unwrap()
+        .try_into()
+        .unwrap();
     let plain = testing::open_data_blob(&counting(0x40), &counting(0x20), &id, &sealed).unwrap();
     assert_eq!(plain, b"hello haven");
 }

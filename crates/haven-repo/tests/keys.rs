@@ -53,7 +53,10 @@ async fn added_slot_opens_and_last_slot_stays() {
     };
     let files_before = t.objects("data").len() + t.objects("index").len();
     let vault_slot = t.repo.add_slot(&vault_key, kind.clone()).await.unwrap();
-    assert_eq!(t.objects("data").len() + t.objects("index").len(), files_before);
+    assert_eq!(
+        t.objects("data").len() + t.objects("index").len(),
+        files_before
+    );
 
     let listed = Repository::list_slots(&storage).await.unwrap();
     assert_eq!(listed.slots.len(), 2);
@@ -70,7 +73,10 @@ async fn added_slot_opens_and_last_slot_stays() {
     assert_wrong_key(Repository::open(storage.clone(), &t.key).await);
     match by_vault.remove_slot(vault_slot).await {
         Err(RepoError::LastSlot { .. }) => {}
-        other => panic!("expected LastSlot, got {other:?}", other = other.map(|_| ())),
+        other => panic!(
+            "expected LastSlot, got {other:?}",
+            other = other.map(|_| ())
+        ),
     }
     Repository::open(storage, &vault_key).await.unwrap();
 }
@@ -78,14 +84,23 @@ async fn added_slot_opens_and_last_slot_stays() {
 #[tokio::test]
 async fn init_rejects_existing_repository() {
     let t = new_repo().await;
-    let result = Repository::init(Storage::open(&t.url).unwrap(), &BackupKey::generate(), small_options()).await;
+    let result = Repository::init(
+        Storage::open(&t.url).unwrap(),
+        &BackupKey::generate(),
+        small_options(),
+    )
+    .await;
     assert!(matches!(result, Err(RepoError::AlreadyExists { .. })));
 }
 
 #[tokio::test]
 async fn open_empty_folder_is_not_a_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let result = Repository::open(Storage::open(dir.path().to_str().unwrap()).unwrap(), &BackupKey::generate()).await;
+    let result = Repository::open(
+        Storage::open(dir.path().to_str().unwrap()).unwrap(),
+        &BackupKey::generate(),
+    )
+    .await;
     assert!(matches!(result, Err(RepoError::NotARepository { .. })));
 }
 
@@ -93,6 +108,8 @@ async fn open_empty_folder_is_not_a_repository() {
 async fn memory_storage_round_trip() {
     let storage = Storage::open("memory://").unwrap();
     let key = BackupKey::generate();
-    Repository::init(storage.clone(), &key, small_options()).await.unwrap();
+    Repository::init(storage.clone(), &key, small_options())
+        .await
+        .unwrap();
     Repository::open(storage, &key).await.unwrap();
 }

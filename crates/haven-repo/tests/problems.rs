@@ -17,7 +17,11 @@ async fn backup_reports_changed_vanished_and_unreadable_files() {
     let source = t.dir.path().join("source");
     fs::create_dir_all(&source).unwrap();
     fs::write(source.join("steady.txt"), b"unchanged content\n").unwrap();
-    fs::write(source.join("vanish.txt"), b"deleted between listing and reading\n").unwrap();
+    fs::write(
+        source.join("vanish.txt"),
+        b"deleted between listing and reading\n",
+    )
+    .unwrap();
     fs::write(source.join("grow.txt"), random_bytes(5, 100_000)).unwrap();
 
     let hook = Arc::new(|path: &std::path::Path, point: HookPoint| {
@@ -26,7 +30,8 @@ async fn backup_reports_changed_vanished_and_unreadable_files() {
             ("vanish.txt", HookPoint::BeforeOpen) => fs::remove_file(path).unwrap(),
             ("grow.txt", HookPoint::AfterOpen) => {
                 let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
-                file.write_all(b"appended while the backup reads the file").unwrap();
+                file.write_all(b"appended while the backup reads the file")
+                    .unwrap();
             }
             _ => {}
         }
@@ -47,9 +52,24 @@ async fn backup_reports_changed_vanished_and_unreadable_files() {
             .find(|p| p.path.ends_with(name))
             .map(|p| p.kind.clone())
     };
-    assert_eq!(kind_of("vanish.txt"), Some(ProblemKind::Vanished), "{:?}", result.problems);
-    assert_eq!(kind_of("grow.txt"), Some(ProblemKind::Changed), "{:?}", result.problems);
-    assert_eq!(kind_of("/proc/self/mem"), Some(ProblemKind::Unreadable), "{:?}", result.problems);
+    assert_eq!(
+        kind_of("vanish.txt"),
+        Some(ProblemKind::Vanished),
+        "{:?}",
+        result.problems
+    );
+    assert_eq!(
+        kind_of("grow.txt"),
+        Some(ProblemKind::Changed),
+        "{:?}",
+        result.problems
+    );
+    assert_eq!(
+        kind_of("/proc/self/mem"),
+        Some(ProblemKind::Unreadable),
+        "{:?}",
+        result.problems
+    );
     assert_eq!(result.problems.len(), 3, "{:?}", result.problems);
 
     let target = t.dir.path().join("restored");
@@ -59,7 +79,10 @@ async fn backup_reports_changed_vanished_and_unreadable_files() {
         .await
         .unwrap();
     assert!(report.damaged.is_empty());
-    assert_eq!(fs::read(target.join("source/steady.txt")).unwrap(), b"unchanged content\n");
+    assert_eq!(
+        fs::read(target.join("source/steady.txt")).unwrap(),
+        b"unchanged content\n"
+    );
     assert!(!target.join("source/vanish.txt").exists());
     assert!(target.join("source/grow.txt").exists());
     assert!(!target.join("mem").exists());
@@ -69,7 +92,11 @@ async fn backup_reports_changed_vanished_and_unreadable_files() {
         parent: haven_repo::ParentChoice::Snapshot(result.snapshot_id),
         ..quiet_options()
     };
-    let next = t.repo.backup(std::slice::from_ref(&source), from_first).await.unwrap();
+    let next = t
+        .repo
+        .backup(std::slice::from_ref(&source), from_first)
+        .await
+        .unwrap();
     assert!(next.problems.is_empty(), "{:?}", next.problems);
     assert_eq!(next.snapshot.summary.files_unchanged, 1, "steady.txt only");
 }

@@ -20,7 +20,9 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return e.into_exit(),
     };
     let progress = Arc::new(BackupProgress::default());
-    let bar = std::io::stderr().is_terminal().then(|| start_bar(progress.clone()));
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| start_bar(progress.clone()));
     let options = BackupOptions {
         tags: args.tags.clone(),
         progress: Some(progress.clone()),
@@ -41,7 +43,10 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         print_summary(&result);
     }
     for problem in &result.problems {
-        eprintln!("warning: {}: {:?}: {}", problem.path, problem.kind, problem.detail);
+        eprintln!(
+            "warning: {}: {:?}: {}",
+            problem.path, problem.kind, problem.detail
+        );
     }
     for damage in &result.damaged {
         eprintln!("damaged: {damage}");
@@ -55,7 +60,9 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 
 fn start_bar(progress: Arc<BackupProgress>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+    );
     let ticker_bar = bar.clone();
     let ticker = tokio::spawn(async move {
         loop {
@@ -104,6 +111,9 @@ fn print_summary(result: &BackupResult) {
         s.duration_ms as f64 / 1000.0
     );
     if result.adopted_packs > 0 {
-        println!("reused {} packs left by an interrupted backup", result.adopted_packs);
+        println!(
+            "reused {} packs left by an interrupted backup",
+            result.adopted_packs
+        );
     }
 }

@@ -45,8 +45,15 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         .and_then(|_| key_file.sync_all())
         .with_context(|| format!("cannot write key file {}", key_file_path.display()))?;
 
-    println!("Created repository {} (id {}).", args.repo, &repo.id()[..16]);
-    println!("Backup key written to {} (mode 0600).", key_file_path.display());
+    println!(
+        "Created repository {} (id {}).",
+        args.repo,
+        &repo.id()[..16]
+    );
+    println!(
+        "Backup key written to {} (mode 0600).",
+        key_file_path.display()
+    );
     println!();
     println!("Your 64-digit backup key:");
     println!();

@@ -37,7 +37,10 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
-        println!("{:<8}  {:<19}  {:<16}  {:>10}  paths", "id", "time (UTC)", "host", "size");
+        println!(
+            "{:<8}  {:<19}  {:<16}  {:>10}  paths",
+            "id", "time (UTC)", "host", "size"
+        );
         for (id, s) in &snapshots {
             let paths: Vec<_> = s.paths.iter().map(|p| escape_name(p)).collect();
             let tags = if s.tags.is_empty() {

@@ -39,7 +39,10 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     if report.damaged.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("{} files could not be restored in full (damaged parts are left as zero bytes):", report.damaged.len());
+    eprintln!(
+        "{} files could not be restored in full (damaged parts are left as zero bytes):",
+        report.damaged.len()
+    );
     for file in &report.damaged {
         eprintln!("  {}", file.path);
         for object in &file.objects {

@@ -57,7 +57,13 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Starts `workers` sealing threads and the packer. `flush_every_packs` sets how
     /// many packs an index file covers at most.
-    pub fn start(repo: Repository, handle: Handle, workers: usize, flush_every_packs: usize, written: Arc<AtomicU64>) -> Self {
+    pub fn start(
+        repo: Repository,
+        handle: Handle,
+        workers: usize,
+        flush_every_packs: usize,
+        written: Arc<AtomicU64>,
+    ) -> Self {
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(CHANNEL_DEPTH);
         let (sealed_tx, sealed_rx) = mpsc::sync_channel::<SealedBlob>(CHANNEL_DEPTH);
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -71,7 +77,13 @@ impl Pipeline {
                         Ok(job) => job,
                         Err(_) => return,
                     };
-                    let sealed = pack::seal_blob(&keys, job.blob_type, &job.id, &job.plaintext, job.compress);
+                    let sealed = pack::seal_blob(
+                        &keys,
+                        job.blob_type,
+                        &job.id,
+                        &job.plaintext,
+                        job.compress,
+                    );
                     let blob = SealedBlob {
                         blob_type: job.blob_type,
                         id: job.id,
@@ -100,7 +112,12 @@ impl Pipeline {
 
     /// Hashes a blob and queues it unless the repository or this run already has it.
     /// Returns the id and whether the blob was new.
-    pub fn save(&mut self, blob_type: BlobType, plaintext: Vec<u8>, compress: bool) -> Result<(ObjectId, bool)> {
+    pub fn save(
+        &mut self,
+        blob_type: BlobType,
+        plaintext: Vec<u8>,
+        compress: bool,
+    ) -> Result<(ObjectId, bool)> {
         let id = pack::blob_id(&self.repo.keys, &plaintext);
         if self.pending.contains(&id) || self.repo.has_blob(&id) {
             return Ok((id, false));
@@ -168,7 +185,12 @@ struct Packer {
 }
 
 impl Packer {
-    fn new(repo: Repository, handle: Handle, flush_every_packs: usize, written: Arc<AtomicU64>) -> Self {
+    fn new(
+        repo: Repository,
+        handle: Handle,
+        flush_every_packs: usize,
+        written: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             repo,
             handle,
@@ -216,7 +238,8 @@ impl Packer {
         let finished = builder.finish(&self.repo.keys);
         let size = finished.bytes.len() as u64;
         let path = pack::pack_path(&finished.id);
-        self.handle.block_on(self.repo.storage.write(&path, finished.bytes))?;
+        self.handle
+            .block_on(self.repo.storage.write(&path, finished.bytes))?;
         tracing::debug!(pack = %path, size, blobs = finished.entries.len(), "pack written");
         self.record_written(size);
         self.stats.packs += 1;
@@ -238,7 +261,8 @@ impl Packer {
         };
         let (id, bytes) = index::encode_index(&self.repo.keys, &file);
         let size = bytes.len() as u64;
-        self.handle.block_on(self.repo.storage.write(&index::index_path(&id), bytes))?;
+        self.handle
+            .block_on(self.repo.storage.write(&index::index_path(&id), bytes))?;
         self.record_written(size);
         let mut index = self.repo.index.write().expect("index lock");
         for pack in &file.packs {

@@ -34,12 +34,19 @@ pub async fn new_repo() -> TestRepo {
     let repo = Repository::init(Storage::open(&url).unwrap(), &key, small_options())
         .await
         .unwrap();
-    TestRepo { dir, url, key, repo }
+    TestRepo {
+        dir,
+        url,
+        key,
+        repo,
+    }
 }
 
 impl TestRepo {
     pub async fn reopen(&self) -> Repository {
-        Repository::open(Storage::open(&self.url).unwrap(), &self.key).await.unwrap()
+        Repository::open(Storage::open(&self.url).unwrap(), &self.key)
+            .await
+            .unwrap()
     }
 
     pub fn repo_path(&self) -> PathBuf {
@@ -56,7 +63,9 @@ impl TestRepo {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -109,13 +118,26 @@ fn describe_into(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, EntryState
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let meta = fs::symlink_metadata(&path).unwrap();
-        let relative = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let relative = path
+            .strip_prefix(root)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         let ft = meta.file_type();
         let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         let (kind, content, mtime_ns) = if ft.is_dir() {
             ("dir", Vec::new(), Some(mtime))
         } else if ft.is_symlink() {
-            ("symlink", fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec(), None)
+            (
+                "symlink",
+                fs::read_link(&path)
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+                None,
+            )
         } else if ft.is_fifo() {
             ("fifo", Vec::new(), Some(mtime))
         } else {
