@@ -148,6 +148,11 @@ fn finish<W: Write>(
     } else if single_ok && options.ignore_checksum {
         tracing::warn!("the MD5 checksum does not match; the content verified with its GCM tag");
         (Layout::SingleFile, true)
+    } else if multi_ok && sink.status().kind == Some(ContentKind::Zlib) && !options.ignore_checksum
+    {
+        // Multi-file backups hold a ZIP archive; zlib content verifying as multi-file
+        // is a message database backup that lost its last 16 bytes.
+        return Err(Error::ChecksumMissing);
     } else if multi_ok {
         sink.feed(&last_content)
             .map_err(stream_error("write the output"))?;

@@ -90,6 +90,13 @@ pub(crate) fn diagnose<W: Write>(
         (Some(ContentKind::Zlib), Some(_)) | (None, _) => damage_at_start(evidence),
         (Some(ContentKind::Zlib), None) if !status.ended => Error::Truncated {
             file_len: evidence.file_len,
+            missing: None,
+        },
+        // The stream ends inside what should be the 32-byte trailer, so the bytes of the
+        // trailer that the content took are missing at the end of the file.
+        (Some(ContentKind::Zlib), None) => Error::Truncated {
+            file_len: evidence.file_len,
+            missing: Some(TRAILER_LEN - status.trailing),
         },
         _ => Error::BodyDamaged { offset: None },
     }

@@ -80,10 +80,20 @@ pub enum Error {
 
     /// The compressed content stops before its end.
     #[error(
-        "the file is truncated: its compressed content stops before its end \
-         (the file has {file_len} bytes); copy the backup again"
+        "the file is truncated: {}; copy the backup again",
+        match missing {
+            Some(missing) => format!("{missing} bytes are missing at its end"),
+            None => format!("its compressed content stops before its end at byte {file_len}"),
+        }
     )]
-    Truncated { file_len: u64 },
+    Truncated { file_len: u64, missing: Option<u64> },
+
+    /// Content that verifies without the last 16 bytes: the checksum was cut off.
+    #[error(
+        "the file is truncated: the 16-byte MD5 checksum at its end is missing; the \
+         content verified with its GCM tag, so --ignore-checksum decrypts it"
+    )]
+    ChecksumMissing,
 
     /// The file is intact but the key is not the one it was encrypted with.
     #[error(
@@ -176,6 +186,7 @@ impl Error {
                 | Error::InvalidHeader { .. }
                 | Error::TooShort { .. }
                 | Error::Truncated { .. }
+                | Error::ChecksumMissing
                 | Error::ChecksumDamaged { .. }
                 | Error::HeaderDamaged
                 | Error::TagDamaged { .. }
