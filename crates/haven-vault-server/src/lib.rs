@@ -19,6 +19,7 @@ mod secrets;
 mod serve;
 mod session;
 mod store;
+mod token_cache;
 mod writer;
 
 pub use config::{ServerConfig, TlsFiles};

@@ -16,6 +16,7 @@ use crate::ratelimit::RateLimiter;
 use crate::record::RecordKeys;
 use crate::secrets::{self, SecretsError};
 use crate::store::{Store, StoreError};
+use crate::token_cache::TokenCache;
 use crate::writer::{PhantomPolicy, Writer};
 use crate::ServerConfig;
 
@@ -127,6 +128,7 @@ impl Vault {
             limits,
             account_limiter: Arc::new(RateLimiter::new(config.account_rate)),
             address_limiter: Arc::new(RateLimiter::new(config.address_rate)),
+            token_cache: Arc::new(TokenCache::new()),
         };
         Ok(Self { app, config })
     }

@@ -73,14 +73,22 @@ impl FromRequestParts<AppState> for Authed {
                 )
             })?
             .trim();
-        let verified = app
-            .tenants
-            .verify(token, &app.secrets.vault_id)
-            .map_err(|error| {
-                tracing::debug!(%error, "token rejected");
-                ApiError::unauthorized(format!("invalid bearer token: {error}"))
-            })?;
-        let principal = Principal::new(verified.tenant, verified.account);
+        let principal = match app.token_cache.get(token, super::unix_now()) {
+            Some(principal) => principal,
+            None => {
+                let verified =
+                    app.tenants
+                        .verify(token, &app.secrets.vault_id)
+                        .map_err(|error| {
+                            tracing::debug!(%error, "token rejected");
+                            ApiError::unauthorized(format!("invalid bearer token: {error}"))
+                        })?;
+                let principal = Principal::new(verified.tenant, verified.account);
+                app.token_cache
+                    .insert(token, &principal, haven_vault_auth::LEEWAY.as_secs());
+                principal
+            }
+        };
         let account = AccountRef::new(&app.record_keys, principal.credential_identifier());
         app.account_limiter
             .check(account.table_key)

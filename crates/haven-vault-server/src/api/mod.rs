@@ -27,6 +27,7 @@ use crate::ratelimit::RateLimiter;
 use crate::record::RecordKeys;
 use crate::secrets::ServerSecrets;
 use crate::store::Store;
+use crate::token_cache::TokenCache;
 use crate::writer::Writer;
 
 /// Per-vault limits and policy.
@@ -53,6 +54,7 @@ pub struct AppState {
     pub limits: Limits,
     pub account_limiter: Arc<RateLimiter>,
     pub address_limiter: Arc<RateLimiter>,
+    pub token_cache: Arc<TokenCache>,
 }
 
 /// Builds the router: `/healthz`, `/metrics` and the JSON API under `/v1`.
