@@ -60,7 +60,8 @@ struct RunArgs {
     /// The tenant's signature algorithm: HS256 or EdDSA.
     #[arg(long, default_value = "HS256")]
     tenant_alg: haven_vault_auth::TenantAlg,
-    /// Number of accounts enrolled before the run; each costs one Argon2id evaluation.
+    /// Number of accounts enrolled before the run, at least --concurrency; each costs
+    /// one Argon2id evaluation.
     #[arg(long, default_value_t = 32)]
     accounts: u32,
     /// Number of concurrent clients.
@@ -137,30 +138,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let signing_key = haven_vault_auth::SigningKey::load(args.tenant_alg, &args.tenant_key)
         .with_context(|| format!("cannot load the tenant key {}", args.tenant_key.display()))?;
 
-    let enroll_started = Instant::now();
-    let mut accounts = Vec::new();
-    for i in 0..args.accounts.max(1) {
-        let name = format!("{}{i}", args.account_prefix);
-        let token = haven_vault_auth::mint(
-            &args.tenant,
-            &signing_key,
-            &name,
-            &info.vault_id,
-            Duration::from_secs(3600),
-        )
-        .context("minting a bench token failed")?;
-        let mut password = Zeroizing::new(vec![0u8; 16]);
-        haven_crypto::random_bytes(&mut password);
-        let account = Account {
-            token,
-            password,
-            backup_key: BackupKey::generate(),
-        };
-        flow::enroll(&vault, &account)
-            .await
-            .with_context(|| format!("enrolling {name} failed"))?;
-        accounts.push(account);
+    if args.accounts < args.concurrency.max(1) {
+        bail!(
+            "--accounts {} is below --concurrency {}: give every client its own accounts, \
+             because concurrent logins to one account replace each other's sessions",
+            args.accounts,
+            args.concurrency
+        );
     }
+    let enroll_started = Instant::now();
+    let accounts = enroll_all(&vault, &args, &signing_key, &info.vault_id).await?;
     println!(
         "enrolled {} accounts in {:.1} s (one Argon2id evaluation each, KSF version {})",
         accounts.len(),
@@ -182,6 +169,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             errors.clone(),
         );
         let count = args.count;
+        let concurrency = args.concurrency as usize;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -189,13 +177,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 if n >= count || Instant::now() >= deadline {
                     break;
                 }
-                let account = &accounts[(n as usize + worker as usize) % accounts.len()];
+                // Worker w uses accounts w, w + c, w + 2c, ... (c = concurrency), so no
+                // two workers log in to the same account at once.
+                let own = (accounts.len() - worker as usize).div_ceil(concurrency);
+                let round = (n as usize / concurrency) % own;
+                let account = &accounts[worker as usize + round * concurrency];
                 let begun = Instant::now();
                 match flow::recover(&vault, account).await {
                     Ok(()) => latencies.push(begun.elapsed()),
                     Err(error) => {
+                        // Print the first few failures; count the rest.
                         if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                            tracing::warn!("recovery failed: {error:#}");
+                            eprintln!("recovery failed: {error:#}");
                         }
                     }
                 }
@@ -227,6 +220,50 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         bail!("no recovery succeeded");
     }
     Ok(())
+}
+
+/// Enrolls the bench accounts, as many at a time as there are CPUs, because each
+/// enrollment spends one Argon2id evaluation on the client.
+async fn enroll_all(
+    vault: &Arc<Vault>,
+    args: &RunArgs,
+    signing_key: &haven_vault_auth::SigningKey,
+    vault_id: &str,
+) -> anyhow::Result<Vec<Account>> {
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut tasks = Vec::new();
+    for i in 0..args.accounts {
+        let name = format!("{}{i}", args.account_prefix);
+        let token = haven_vault_auth::mint(
+            &args.tenant,
+            signing_key,
+            &name,
+            vault_id,
+            Duration::from_secs(3600),
+        )
+        .context("minting a bench token failed")?;
+        let mut password = Zeroizing::new(vec![0u8; 16]);
+        haven_crypto::random_bytes(&mut password);
+        let account = Account {
+            token,
+            password,
+            backup_key: BackupKey::generate(),
+        };
+        let (vault, permits) = (vault.clone(), permits.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await?;
+            flow::enroll(&vault, &account)
+                .await
+                .with_context(|| format!("enrolling {name} failed"))?;
+            anyhow::Ok(account)
+        }));
+    }
+    let mut accounts = Vec::new();
+    for task in tasks {
+        accounts.push(task.await??);
+    }
+    Ok(accounts)
 }
 
 async fn fetch_info(
