@@ -4,6 +4,7 @@ mod common;
 mod key_cmds;
 mod repo_cmds;
 mod vault_cmds;
+mod whatsapp_cmds;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,9 @@ enum Command {
     /// Run and administer a Backup Key Vault.
     #[command(subcommand)]
     Vault(vault_cmds::VaultCommand),
+    /// Read, verify and write WhatsApp end-to-end encrypted backups (.crypt15).
+    #[command(subcommand)]
+    Whatsapp(whatsapp_cmds::WhatsappCommand),
 }
 
 /// Exit code for a restore or check that finished but found damaged data.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
             Command::Check(args) => repo_cmds::check(args).await,
             Command::Key(command) => key_cmds::run(command).await,
             Command::Vault(command) => vault_cmds::run(command).await,
+            Command::Whatsapp(command) => whatsapp_cmds::run(command).await,
         }
     });
     match result {

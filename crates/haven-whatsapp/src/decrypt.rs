@@ -10,7 +10,7 @@ use crate::content::{ContentKind, ContentSink, ContentStatus};
 use crate::diagnose::{diagnose, Evidence};
 use crate::gcm::{GcmStream, MAX_GCM_BYTES, TAG_LEN};
 use crate::header::{Header, MAX_HEADER_LEN};
-use crate::{io_error, stream_error, Error, RootKey};
+use crate::{io_error, stream_error, Error, ProgressReader, RootKey};
 
 /// Bytes at the end of a single-file backup: the GCM tag and the MD5 checksum.
 pub const TRAILER_LEN: u64 = 32;
@@ -213,6 +213,17 @@ pub fn decrypt_file(
     output: &Path,
     options: DecryptOptions,
 ) -> Result<DecryptReport, Error> {
+    decrypt_file_with_progress(input, key, output, options, &|_| {})
+}
+
+/// [`decrypt_file`], calling `progress` with the number of input bytes read so far.
+pub fn decrypt_file_with_progress(
+    input: &Path,
+    key: &RootKey,
+    output: &Path,
+    options: DecryptOptions,
+    progress: &dyn Fn(u64),
+) -> Result<DecryptReport, Error> {
     reject_same_file(input, output)?;
     let file = File::open(input).map_err(io_error("open the backup", input))?;
     let file_len = file
@@ -229,7 +240,7 @@ pub fn decrypt_file(
         .tempfile_in(parent)
         .map_err(io_error("create a temporary file in", parent))?;
     let mut writer = BufWriter::with_capacity(CHUNK_LEN, temp.as_file());
-    let reader = BufReader::with_capacity(CHUNK_LEN, file);
+    let reader = BufReader::with_capacity(CHUNK_LEN, ProgressReader::new(file, progress));
     let report = decrypt_stream(reader, file_len, key, &mut writer, options)?;
     writer.flush().map_err(io_error("write", temp.path()))?;
     drop(writer);

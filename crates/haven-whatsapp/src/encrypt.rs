@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use crate::gcm::{GcmStream, MAX_GCM_BYTES};
 use crate::header::Header;
 use crate::proto::BackupInfo;
-use crate::{io_error, stream_error, Error, RootKey};
+use crate::{io_error, stream_error, Error, ProgressReader, RootKey};
 
 const CHUNK_LEN: usize = 64 * 1024;
 
@@ -169,6 +169,17 @@ pub fn encrypt_file(
     output: &Path,
     options: &EncryptOptions,
 ) -> Result<EncryptReport, Error> {
+    encrypt_file_with_progress(input, key, output, options, &|_| {})
+}
+
+/// [`encrypt_file`], calling `progress` with the number of input bytes read so far.
+pub fn encrypt_file_with_progress(
+    input: &Path,
+    key: &RootKey,
+    output: &Path,
+    options: &EncryptOptions,
+    progress: &dyn Fn(u64),
+) -> Result<EncryptReport, Error> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
         if a == b {
             return Err(Error::OutputIsInput {
@@ -187,7 +198,8 @@ pub fn encrypt_file(
         .tempfile_in(parent)
         .map_err(io_error("create a temporary file in", parent))?;
     let writer = BufWriter::with_capacity(CHUNK_LEN, temp.as_file());
-    let report = encrypt_stream(BufReader::new(file), key, writer, options)?;
+    let reader = BufReader::with_capacity(CHUNK_LEN, ProgressReader::new(file, progress));
+    let report = encrypt_stream(reader, key, writer, options)?;
     temp.as_file()
         .sync_all()
         .map_err(io_error("write", temp.path()))?;

@@ -25,15 +25,18 @@ mod inspect;
 mod key;
 pub mod proto;
 
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 pub use content::ContentKind;
 pub use decrypt::{
-    decrypt_file, decrypt_stream, verify_file, DecryptOptions, DecryptReport, Layout,
+    decrypt_file, decrypt_file_with_progress, decrypt_stream, verify_file, DecryptOptions,
+    DecryptReport, Layout,
 };
 pub use diagnose::NEAR_BITS;
-pub use encrypt::{encrypt_file, encrypt_stream, EncryptOptions, EncryptReport};
+pub use encrypt::{
+    encrypt_file, encrypt_file_with_progress, encrypt_stream, EncryptOptions, EncryptReport,
+};
 pub use error::Error;
 pub use gcm::MAX_GCM_BYTES;
 pub use header::{Header, FEATURE_TABLE_MARKER};
@@ -51,4 +54,30 @@ fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 
 fn stream_error(action: &'static str) -> impl FnOnce(io::Error) -> Error {
     move |source| Error::Stream { action, source }
+}
+
+/// A reader that reports the bytes read so far to a callback.
+struct ProgressReader<'a, R> {
+    inner: R,
+    read: u64,
+    progress: &'a dyn Fn(u64),
+}
+
+impl<'a, R> ProgressReader<'a, R> {
+    fn new(inner: R, progress: &'a dyn Fn(u64)) -> Self {
+        Self {
+            inner,
+            read: 0,
+            progress,
+        }
+    }
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = self.inner.read(buf)?;
+        self.read += len as u64;
+        (self.progress)(self.read);
+        Ok(len)
+    }
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use haven_whatsapp::{decrypt_file, DecryptOptions, DecryptReport, Error, RootKey};
-use support::peer;
+use support::peer::peer;
 
 /// The sample backup, its key, and the database it holds.
 struct Sample {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use haven_whatsapp::{decrypt_file, ContentKind, DecryptOptions, Error, Layout, RootKey};
-use support::peer;
+use support::peer::peer;
 
 /// Writes a multi-file backup: length byte, BackupPrefix without the feature-table
 /// byte, AES-GCM of the input, tag. Arguments: root key hex, IV hex, input, output.

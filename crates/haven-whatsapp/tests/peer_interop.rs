@@ -8,7 +8,8 @@ use haven_whatsapp::{
     decrypt_file, encrypt_file, inspect_file, ContentKind, DecryptOptions, EncryptOptions, Layout,
     RootKey,
 };
-use support::{peer, random_database};
+use support::database::random_database;
+use support::peer::peer;
 
 const SAMPLE_KEY_HEX: &str = "6730a595a1484d0c39c101dc0ac82ec5e401bb6f0e1b8ee2dc104a6b3687f017";
 

@@ -1,0 +1,138 @@
+//! `haven whatsapp decrypt` and `haven whatsapp encrypt`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use haven_whatsapp::{
+    decrypt_file_with_progress, encrypt_file_with_progress, inspect_file, ContentKind,
+    DecryptOptions, EncryptOptions, Layout,
+};
+
+use super::{check_output, progress_bar, report_error, WhatsappKeyArgs};
+
+/// Arguments of `haven whatsapp decrypt`.
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub key: WhatsappKeyArgs,
+    /// The backup, for example msgstore.db.crypt15.
+    pub input: PathBuf,
+    /// Where to write the decrypted database (or ZIP archive for a multi-file backup).
+    pub output: PathBuf,
+    /// Decrypt even when the MD5 checksum does not match, as long as the content
+    /// verifies with its GCM tag (a damaged checksum or header outside the IV).
+    #[arg(long)]
+    pub ignore_checksum: bool,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
+    let key = args.key.require()?;
+    check_output(&args.output, args.force)?;
+    let options = DecryptOptions {
+        ignore_checksum: args.ignore_checksum,
+    };
+    let bar = progress_bar(&args.input);
+    let result = decrypt_file_with_progress(&args.input, &key, &args.output, options, &|read| {
+        bar.set_position(read)
+    });
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => return Ok(report_error(error)),
+    };
+    let content = match report.content {
+        ContentKind::Zlib => "database",
+        ContentKind::Zip => "ZIP archive",
+    };
+    let layout = match report.layout {
+        Layout::SingleFile if report.checksum_ignored => "tag verified, MD5 checksum ignored",
+        Layout::SingleFile => "tag and MD5 checksum verified",
+        Layout::MultiFile => "multi-file backup, tag verified",
+    };
+    println!(
+        "decrypted {} ({} bytes) into {} ({} bytes, {content}; {layout})",
+        args.input.display(),
+        report.file_len,
+        args.output.display(),
+        report.output_len,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `haven whatsapp encrypt`.
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    #[command(flatten)]
+    pub key: WhatsappKeyArgs,
+    /// The file to encrypt, usually a msgstore.db SQLite database.
+    pub input: PathBuf,
+    /// Where to write the backup, for example msgstore.db.crypt15.
+    pub output: PathBuf,
+    /// A backup of the same phone whose header info (app version, phone number
+    /// suffix, feature flags) to copy. Recommended when WhatsApp is to restore the file.
+    #[arg(long, value_name = "FILE.crypt15")]
+    pub reference: Option<PathBuf>,
+    /// WhatsApp version for the header, when no --reference is given.
+    #[arg(long, value_name = "VERSION", conflicts_with = "reference")]
+    pub app_version: Option<String>,
+    /// Last two digits of the phone number for the header, when no --reference is given.
+    #[arg(long, value_name = "DIGITS", conflicts_with = "reference")]
+    pub jid_suffix: Option<String>,
+    /// The 16-byte IV as 32 hex digits, for reproducible files in tests. Random when
+    /// absent; never reuse an IV with the same key.
+    #[arg(long, value_name = "HEX")]
+    pub iv: Option<String>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
+    let key = args.key.require()?;
+    check_output(&args.output, args.force)?;
+    let mut options = EncryptOptions::default();
+    if let Some(reference) = &args.reference {
+        options.info = match inspect_file(reference) {
+            Ok(inspection) => inspection.header.info,
+            Err(error) => {
+                eprintln!("error: cannot use {} as --reference:", reference.display());
+                return Ok(report_error(error));
+            }
+        };
+    }
+    if let Some(version) = args.app_version {
+        options.info.app_version = version;
+    }
+    if let Some(suffix) = args.jid_suffix {
+        options.info.jid_suffix = suffix;
+    }
+    if let Some(iv) = &args.iv {
+        let bytes = hex::decode(iv.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+            .with_context(|| format!("invalid --iv {iv:?}: expected 32 hex digits"))?;
+        options.iv = Some(bytes);
+    }
+    let bar = progress_bar(&args.input);
+    let result = encrypt_file_with_progress(&args.input, &key, &args.output, &options, &|read| {
+        bar.set_position(read)
+    });
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => return Ok(report_error(error)),
+    };
+    println!(
+        "encrypted {} ({} bytes) into {} ({} bytes)",
+        args.input.display(),
+        report.input_len,
+        args.output.display(),
+        report.output_len,
+    );
+    Ok(ExitCode::SUCCESS)
+}
