@@ -13,6 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use repo_common::*;
 
 const KILL_RUNS: usize = 20;
+const NEW_FILES: u64 = 24;
+const NEW_FILE_SIZE: u64 = 250_000;
+/// Longest kill delay of a run killed at a random time.
+const MAX_DELAY_MS: u64 = 1500;
 
 /// xorshift seeded from the clock; the seed is printed so a failure can be replayed.
 struct Rng(u64);
@@ -55,39 +59,19 @@ fn killed_backups_leave_a_consistent_repository() {
     let first_id = first["snapshot_id"].as_str().unwrap().to_string();
     let first_files = file_contents(&source);
 
-    // New data for the interrupted backups: 24 files of 1 MB over 1 MiB packs.
-    for i in 0..24 {
+    // New data for the interrupted backups: 24 files of 250 kB over 1 MiB packs.
+    for i in 0..NEW_FILES {
         fs::write(
             source.join(format!("new-{i}.bin")),
-            random_bytes(100 + i, 1_000_000),
+            random_bytes(100 + i, NEW_FILE_SIZE as usize),
         )
         .unwrap();
     }
     let repo = env.repo.to_str().unwrap().to_string();
     let key_file = env.key_file.to_str().unwrap().to_string();
-    let full_started = Instant::now();
-    let mut probe = Command::new(HAVEN)
-        .args([
-            "backup",
-            "--repo",
-            &repo,
-            "--key-file",
-            &key_file,
-            source.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill the probe half way too, so it does not finish the work for the runs below.
-    std::thread::sleep(Duration::from_millis(300));
-    probe.kill().unwrap();
-    probe.wait().unwrap();
-    let budget_ms = (full_started.elapsed().as_millis() as u64).max(300) * 4;
 
     let mut snapshots_before = snapshot_count(&env);
     for run in 0..KILL_RUNS {
-        let delay = Duration::from_millis(rng.next() % budget_ms);
         let mut child = Command::new(HAVEN)
             .args([
                 "backup",
@@ -101,7 +85,22 @@ fn killed_backups_leave_a_consistent_repository() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        // Half the runs die at a random time, maybe before their first pack; the
+        // others right after their first or second new pack, so progress is kept
+        // even on a slow machine.
+        if rng.next() % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(rng.next() % MAX_DELAY_MS));
+        } else {
+            let target = count_files(&env.repo.join("data")) + 1 + (rng.next() % 2) as usize;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while count_files(&env.repo.join("data")) < target
+                && Instant::now() < deadline
+                && child.try_wait().unwrap().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(rng.next() % 200));
+        }
         let _ = child.kill();
         let status = child.wait().unwrap();
 
@@ -142,7 +141,7 @@ fn killed_backups_leave_a_consistent_repository() {
     }
 
     let last = backup_json(&env, &[&source]);
-    let new_bytes = 24 * 1_000_000u64;
+    let new_bytes = NEW_FILES * NEW_FILE_SIZE;
     assert!(
         last["bytes_written"].as_u64().unwrap() < new_bytes,
         "the final backup wrote {} bytes, expected reuse of packs written before the kills",
@@ -155,6 +154,22 @@ fn killed_backups_leave_a_consistent_repository() {
         file_contents(&target.join("source")),
         file_contents(&source)
     );
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                count_files(&path)
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 fn snapshot_count(env: &Env) -> usize {
@@ -177,9 +192,14 @@ fn file_growing_during_backup_is_reported() {
         let log = log.clone();
         std::thread::spawn(move || {
             let mut file = fs::OpenOptions::new().append(true).open(&log).unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                file.write_all(&[b'x'; 4096]).unwrap();
-                std::thread::sleep(Duration::from_micros(200));
+            // Appends for at most 10 s, slower than any backup reads, so the
+            // backup reaches the end of the file while it still grows.
+            for _ in 0..2000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                file.write_all(&[b'x'; 1024]).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
             }
         })
     };

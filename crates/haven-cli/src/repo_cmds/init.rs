@@ -62,8 +62,6 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     println!("Write this key down and keep it somewhere safe. It is shown only once.");
     println!("Without it (or a vault password) the backups cannot be restored.");
 
-    // TODO: enable once key_cmds provides enroll_after_init (vault password slot).
-    // crate::key_cmds::enroll_after_init(&repo, &args.vault, &key_file_path).await?;
-    let _ = &args.vault;
+    crate::key_cmds::enroll_after_init(&repo, &args.vault, &key_file_path).await?;
     Ok(ExitCode::SUCCESS)
 }
