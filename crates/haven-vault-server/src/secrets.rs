@@ -1,6 +1,6 @@
 //! The vault's server secrets, stored only wrapped by the key-encryption key.
 //!
-//! `DATA/vault-secrets.json` holds the vault id, the public key fingerprint and three
+//! `DATA/vault-secrets.json` contains the vault id, the public key fingerprint and three
 //! secrets, each wrapped by the KEK with associated data
 //! `"haven/v1/vault-secret" || 0x00 || name || 0x00 || vault id`:
 //!

@@ -1,7 +1,7 @@
 //! The sealed login state that travels between recover/start and recover/finish.
 //!
-//! opaque-ke's serialized `ServerLogin` (128 bytes) holds the session key and the
-//! expected client MAC in clear, so it leaves the vault only sealed:
+//! opaque-ke's serialized `ServerLogin` (128 bytes) contains the session key and
+//! the expected client MAC in clear, so it leaves the vault only sealed:
 //! XChaCha20-Poly1305 under the session sealing key, associated data
 //! `"haven/v1/vault-session" || 0x00 || credential identifier`, plaintext
 //! `format (1) || expires_at (u64 BE) || session id (16) || generation (16) || state`.
@@ -24,7 +24,7 @@ pub struct LoginSession {
     pub state: Zeroizing<Vec<u8>>,
 }
 
-/// Why a session did not open.
+/// Reason a session failed to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionError {
     /// The bytes fail authentication: changed, or sealed for another account.

@@ -38,7 +38,7 @@ pub(crate) fn io_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Io(error.to_string())
 }
 
-/// An account as the store sees it.
+/// An account's table key, credential identifier and log id.
 #[derive(Clone)]
 pub struct AccountRef {
     pub table_key: [u8; 32],

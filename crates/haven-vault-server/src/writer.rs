@@ -15,7 +15,7 @@ use crate::metrics::{bump, Metrics};
 use crate::record::{PendingSession, RealRecord, Record, RecordKeys};
 use crate::store::{io_error, AccountRef, Store, StoreError, RECORDS};
 
-/// What a login start got from the store.
+/// Result of charging a login start.
 #[derive(Debug)]
 pub enum ChargeOutcome {
     /// A guess was charged to a real record.
@@ -25,15 +25,15 @@ pub enum ChargeOutcome {
         guesses_remaining: u32,
         generation: [u8; 16],
     },
-    /// No guess can be charged (no record, or a record with all guesses spent):
-    /// answer with OPAQUE's dummy response.
+    /// No guess can be charged (no record, or a record with all guesses spent), so
+    /// the reply is OPAQUE's dummy response.
     Dummy {
         ksf_version: u32,
         guesses_remaining: u32,
     },
 }
 
-/// What a login finish got from the store.
+/// Result of finishing a login session.
 #[derive(Debug)]
 pub enum FinishOutcome {
     /// The login verified and its session was pending: release the wrapped key.

@@ -123,23 +123,21 @@ impl VaultDir {
     pub fn serve(&self, extra: &[&str]) -> Server {
         let log_path = self.next_log_path();
         let log = std::fs::File::create(&log_path).expect("log file");
+        let mut args: Vec<&str> = vec!["vault", "serve", "--listen", "127.0.0.1:0"];
+        args.push("--allow-insecure-test-ksf");
+        // Defaults for tests, unless `extra` sets the same option.
+        for (option, value) in [
+            ("--ksf-version", "0"),
+            ("--account-rate", "0"),
+            ("--address-rate", "0"),
+            ("--max-guess-limit", "5000"),
+        ] {
+            if !extra.contains(&option) {
+                args.extend([option, value]);
+            }
+        }
         let mut child = haven()
-            .args([
-                "vault",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--allow-insecure-test-ksf",
-            ])
-            .args(["--ksf-version", "0"])
-            .args([
-                "--account-rate",
-                "0",
-                "--address-rate",
-                "0",
-                "--max-guess-limit",
-                "5000",
-            ])
+            .args(&args)
             .arg("--data")
             .arg(self.path("data"))
             .arg("--kek-file")

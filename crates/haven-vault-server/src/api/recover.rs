@@ -145,7 +145,7 @@ pub async fn finish(
             )?;
             let state = ServerLogin::<Suite>::deserialize(&login.state).map_err(|_| {
                 ApiError::bad_request(
-                    "session holds no valid login state; start the recovery again",
+                    "the session contains an invalid login state; start the recovery again",
                 )
             })?;
             state
