@@ -16,8 +16,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "haven", version, about)]
 struct Cli {
     /// Log level filter, as for RUST_LOG (for example `info` or `haven_repo=debug`).
-    #[arg(long, global = true, env = "HAVEN_LOG", default_value = "warn")]
-    log: String,
+    /// The default is `info` for `haven vault serve` and `warn` for other commands.
+    #[arg(long, global = true, env = "HAVEN_LOG")]
+    log: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -53,7 +54,11 @@ pub const EXIT_DAMAGED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    let default_filter = match cli.command {
+        Command::Vault(vault_cmds::VaultCommand::Serve(_)) => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log.as_deref().unwrap_or(default_filter));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
