@@ -24,6 +24,7 @@ mod repository;
 mod restore;
 mod slot;
 mod snapshot;
+mod sqlite;
 mod storage;
 mod tree;
 
@@ -45,6 +46,7 @@ pub use repository::{Repository, SlotList};
 pub use restore::{DamagedFile, RestoreOptions, RestoreProgress, RestoreReport};
 pub use slot::{SlotInfo, SlotKind};
 pub use snapshot::{BackupSummary, Snapshot};
+pub use sqlite::{DatabaseHeader, LockedPolicy, SqliteOptions};
 pub use storage::Storage;
 pub use tree::{escape_name, Node, NodeKind, Tree};
 

@@ -248,6 +248,12 @@ impl Restorer {
         for id in &node.content {
             match self.handle.block_on(self.repo.load_blob(BlobType::Data, id)) {
                 Ok(data) => {
+                    // Stale sidecars of a database would be applied to the restored
+                    // file on its next open, so they go before its first page is written.
+                    if offset == 0 && data.starts_with(crate::sqlite::SQLITE_MAGIC) {
+                        crate::sqlite::remove_sidecars(target)
+                            .map_err(|e| RepoError::io("remove the stale sidecars of", target, e))?;
+                    }
                     // All-zero chunks are skipped, leaving a hole in a sparse file.
                     if data.iter().any(|b| *b != 0) {
                         file.write_all_at(&data, offset).map_err(|e| RepoError::io("write", target, e))?;

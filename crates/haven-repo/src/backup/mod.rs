@@ -17,6 +17,7 @@ use crate::id::ObjectId;
 use crate::index::{self, IndexFile, IndexedPack};
 use crate::pack::{self, PACK_PREFIX};
 use crate::snapshot::{self, BackupSummary, Snapshot};
+use crate::sqlite::SqliteOptions;
 use crate::tree::escape_name;
 use crate::Repository;
 
@@ -63,6 +64,8 @@ pub struct BackupOptions {
     pub index_flush_packs: usize,
     /// Threads that compress and encrypt.
     pub workers: usize,
+    /// How SQLite databases are copied.
+    pub sqlite: SqliteOptions,
     #[doc(hidden)]
     pub hook: Option<FileHook>,
 }
@@ -76,6 +79,7 @@ impl Default for BackupOptions {
             progress: None,
             index_flush_packs: 8,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            sqlite: SqliteOptions::default(),
             hook: None,
         }
     }
@@ -91,6 +95,10 @@ pub enum ProblemKind {
     Vanished,
     /// Opening or reading failed; the file is not in the snapshot.
     Unreadable,
+    /// A SQLite database that could not be copied consistently (corrupt, truncated, or
+    /// locked for longer than the busy timeout) is stored as a plain file, with its
+    /// sidecars. This is a warning: the file is in the snapshot.
+    StoredPlain,
 }
 
 /// A file the backup could not store as it was listed.

@@ -1,7 +1,7 @@
 //! Walking the source tree on a blocking thread and turning it into nodes and blobs.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -21,6 +21,7 @@ use crate::error::{RepoError, Result};
 use crate::id::{to_cbor, ObjectId};
 use crate::pack::BlobType;
 use crate::snapshot::BackupSummary;
+use crate::sqlite::Prepared;
 use crate::tree::{Node, NodeKind, Tree};
 use crate::Repository;
 
@@ -58,6 +59,7 @@ pub(super) fn run(
         summary: BackupSummary::default(),
         problems: Vec::new(),
         hard_links: HashMap::new(),
+        sqlite_plain: HashSet::new(),
     };
     let mut nodes = Vec::new();
     for path in &paths {
@@ -93,6 +95,8 @@ struct Walker {
     problems: Vec<FileProblem>,
     /// Content of files with several hard links, by (device, inode), so each is read once.
     hard_links: HashMap<(u64, u64), Vec<ObjectId>>,
+    /// SQLite databases stored as plain files: their sidecars are stored too.
+    sqlite_plain: HashSet<PathBuf>,
 }
 
 impl Walker {
@@ -168,6 +172,9 @@ impl Walker {
         let mut nodes = Vec::with_capacity(names.len());
         for name in names {
             let child = path.join(&name);
+            if self.is_copied_sidecar(&child) {
+                continue;
+            }
             let name = name.as_bytes().to_vec();
             let previous_child = previous_tree.as_ref().and_then(|t| t.find(&name));
             if let Some(node) = self.visit(&child, name, previous_child)? {
@@ -191,7 +198,8 @@ impl Walker {
                 return Ok(true);
             }
         }
-        if let Some(prev) = previous.filter(|p| is_unchanged(p, node)) {
+        let unchanged = previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
+        if let Some(prev) = unchanged {
             if prev.content.iter().all(|id| self.repo.has_blob(id)) {
                 node.content = prev.content.clone();
                 self.summary.files_unchanged += 1;
@@ -224,6 +232,12 @@ impl Walker {
         node.content = read.content;
         self.remember_links(node);
         Ok(true)
+    }
+
+    /// True for a `-wal`, `-shm` or `-journal` file whose database is in this backup
+    /// as a consistent copy, which already contains what the sidecar holds.
+    fn is_copied_sidecar(&self, path: &Path) -> bool {
+        crate::sqlite::main_database_of(path).is_some_and(|main| !self.sqlite_plain.contains(&main))
     }
 
     fn remember_links(&mut self, node: &Node) {
@@ -263,6 +277,24 @@ impl Walker {
             }
         };
         head.truncate(head_len);
+        // A SQLite database is read from a consistent copy in place of the file.
+        let mut live_copy = None;
+        match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
+            Prepared::NotDatabase => {}
+            Prepared::Copy(copy) => {
+                file = copy.file.try_clone().map_err(|e| RepoError::io("open the copy of", path, e))?;
+                head = copy.head.clone();
+                live_copy = Some(copy);
+            }
+            Prepared::Plain(warning) => {
+                self.sqlite_plain.insert(path.to_path_buf());
+                self.problem(path, ProblemKind::StoredPlain, warning);
+            }
+            Prepared::LeaveOut(reason) => {
+                self.problem(path, ProblemKind::Unreadable, reason);
+                return Ok(None);
+            }
+        }
         let compress = !is_compressed_format(&head);
         let counter = Rc::new(Cell::new(0u64));
         let source = CountingReader {
@@ -286,12 +318,14 @@ impl Walker {
         let bytes = counter.get();
         self.summary.bytes_read += bytes;
         let after = file.metadata().map_err(|e| RepoError::io("read metadata of", path, e))?;
-        let changed = after.len() != before.len()
-            || after.mtime() != before.mtime()
-            || after.mtime_nsec() != before.mtime_nsec()
-            || after.ctime() != before.ctime()
-            || after.ctime_nsec() != before.ctime_nsec()
-            || bytes != before.len();
+        // The copy of a database is consistent however the file changed meanwhile.
+        let changed = live_copy.is_none()
+            && (after.len() != before.len()
+                || after.mtime() != before.mtime()
+                || after.mtime_nsec() != before.mtime_nsec()
+                || after.ctime() != before.ctime()
+                || after.ctime_nsec() != before.ctime_nsec()
+                || bytes != before.len());
         Ok(Some(FileRead {
             content,
             bytes,

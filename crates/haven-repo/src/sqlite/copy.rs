@@ -31,8 +31,9 @@ pub(crate) enum Prepared {
 /// A consistent copy of a database in a temporary file, removed on drop.
 pub(crate) struct LiveCopy {
     path: PathBuf,
+    /// The copy, positioned after `head`.
     pub file: File,
-    /// The copy's first bytes (up to the header length).
+    /// The copy's first bytes: the database header.
     pub head: Vec<u8>,
 }
 
@@ -71,11 +72,14 @@ pub(crate) fn prepare(path: &Path, head: &[u8], options: &SqliteOptions) -> Prep
     }
     let Some(header) = DatabaseHeader::parse(head) else {
         return Prepared::Plain(
-            "starts with the SQLite header, but the header is invalid; stored as a plain file".into(),
+            "starts with the SQLite header, but the header is invalid; stored as a plain file"
+                .into(),
         );
     };
     if let Some(reason) = truncation(path, &header) {
-        return Prepared::Plain(format!("SQLite database is truncated: {reason}; stored as a plain file"));
+        return Prepared::Plain(format!(
+            "SQLite database is truncated: {reason}; stored as a plain file"
+        ));
     }
     match copy_database(path, &header, options) {
         Ok(copy) => Prepared::Copy(copy),
@@ -100,7 +104,9 @@ pub(crate) fn prepare(path: &Path, head: &[u8], options: &SqliteOptions) -> Prep
 
 /// Checks the file length against the header when no write-ahead log can add pages.
 fn truncation(path: &Path, header: &DatabaseHeader) -> Option<String> {
-    let wal_len = std::fs::metadata(sidecar_path(path, "-wal")).map(|m| m.len()).unwrap_or(0);
+    let wal_len = std::fs::metadata(sidecar_path(path, "-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     if wal_len > 0 {
         return None;
     }
@@ -108,7 +114,11 @@ fn truncation(path: &Path, header: &DatabaseHeader) -> Option<String> {
     header.truncation(len)
 }
 
-fn copy_database(path: &Path, header: &DatabaseHeader, options: &SqliteOptions) -> Result<LiveCopy, CopyError> {
+fn copy_database(
+    path: &Path,
+    header: &DatabaseHeader,
+    options: &SqliteOptions,
+) -> Result<LiveCopy, CopyError> {
     let temp_path = temporary_path(options.temp_dir.as_deref());
     let guard = TemporaryGuard(temp_path.clone());
     create_private(&temp_path)?;
@@ -124,11 +134,11 @@ fn copy_database(path: &Path, header: &DatabaseHeader, options: &SqliteOptions) 
         other => other?,
     }
     verify_copy(&temp_path, header)?;
-    let mut file = File::open(&temp_path).map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
+    let mut file = File::open(&temp_path)
+        .map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
     let mut head = vec![0u8; HEADER_LEN];
     file.read_exact(&mut head)
         .map_err(|e| CopyError::Unusable(format!("cannot read the copy: {e}")))?;
-    let file = File::open(&temp_path).map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
     std::mem::forget(guard);
     Ok(LiveCopy {
         path: temp_path,
@@ -140,9 +150,17 @@ fn copy_database(path: &Path, header: &DatabaseHeader, options: &SqliteOptions) 
 /// Copies the database at `source` into a new database at `target` in one backup
 /// step, so the copy is one consistent read transaction of the source. The step is
 /// retried while another connection holds a lock that blocks reading.
-fn copy_into(source: &Path, target: &Path, flags: OpenFlags, options: &SqliteOptions) -> Result<(), CopyError> {
+fn copy_into(
+    source: &Path,
+    target: &Path,
+    flags: OpenFlags,
+    options: &SqliteOptions,
+) -> Result<(), CopyError> {
     let started = Instant::now();
     let source = Connection::open_with_flags(source, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    // rusqlite sets a 5 s busy timeout on every connection; the loop below retries
+    // instead, so that the options' timeout applies and each retry is logged.
+    source.busy_timeout(Duration::ZERO)?;
     let mut target = Connection::open(target)?;
     // The copy is temporary: a crash leaves a file that is removed anyway.
     target.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
@@ -165,7 +183,10 @@ fn copy_into(source: &Path, target: &Path, flags: OpenFlags, options: &SqliteOpt
         if waited >= options.busy_timeout {
             return Err(CopyError::Locked { waited });
         }
-        tracing::debug!(waited_ms = waited.as_millis() as u64, "SQLite database is locked; retrying the copy");
+        tracing::debug!(
+            waited_ms = waited.as_millis() as u64,
+            "SQLite database is locked; retrying the copy"
+        );
         std::thread::sleep(pause.min(options.busy_timeout - waited));
         pause = (pause * 2).min(MAX_PAUSE);
     }
@@ -173,7 +194,10 @@ fn copy_into(source: &Path, target: &Path, flags: OpenFlags, options: &SqliteOpt
 
 /// Checks that the copy is a well-formed database with the source's page size.
 fn verify_copy(path: &Path, header: &DatabaseHeader) -> Result<(), CopyError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     if page_size as usize != header.page_size {
         return Err(CopyError::Unusable(format!(
@@ -186,7 +210,10 @@ fn verify_copy(path: &Path, header: &DatabaseHeader) -> Result<(), CopyError> {
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
     if problems != ["ok"] {
-        return Err(CopyError::Unusable(format!("quick_check: {}", problems.join("; "))));
+        return Err(CopyError::Unusable(format!(
+            "quick_check: {}",
+            problems.join("; ")
+        )));
     }
     Ok(())
 }
@@ -201,12 +228,19 @@ fn create_private(path: &Path) -> Result<(), CopyError> {
         .mode(0o600)
         .open(path)
         .map(drop)
-        .map_err(|e| CopyError::Unusable(format!("cannot create the temporary copy {}: {e}", path.display())))
+        .map_err(|e| {
+            CopyError::Unusable(format!(
+                "cannot create the temporary copy {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 fn temporary_path(dir: Option<&Path>) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -31,7 +31,8 @@ impl DatabaseHeader {
         if !(page_size.is_power_of_two() && (512..=65536).contains(&page_size)) {
             return None;
         }
-        let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+        let be32 =
+            |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
         let change_counter = be32(24);
         let pages = be32(28);
         let valid_for = be32(92);
@@ -48,7 +49,7 @@ impl DatabaseHeader {
     /// when there is no write-ahead log to apply.
     pub fn truncation(&self, file_len: u64) -> Option<String> {
         let page_size = self.page_size as u64;
-        if file_len % page_size != 0 {
+        if !file_len.is_multiple_of(page_size) {
             return Some(format!(
                 "its length {file_len} is not a multiple of its page size {page_size}"
             ));

@@ -24,8 +24,12 @@ pub fn sidecar_path(database: &Path, suffix: &str) -> PathBuf {
 /// SQLite header.
 pub(crate) fn main_database_of(path: &Path) -> Option<PathBuf> {
     let bytes = path.as_os_str().as_bytes();
-    let suffix = SIDECAR_SUFFIXES.iter().find(|s| bytes.ends_with(s.as_bytes()))?;
-    let main = PathBuf::from(OsString::from_vec(bytes[..bytes.len() - suffix.len()].to_vec()));
+    let suffix = SIDECAR_SUFFIXES
+        .iter()
+        .find(|s| bytes.ends_with(s.as_bytes()))?;
+    let main = PathBuf::from(OsString::from_vec(
+        bytes[..bytes.len() - suffix.len()].to_vec(),
+    ));
     starts_with_magic(&main).then_some(main)
 }
 
@@ -37,7 +41,10 @@ fn starts_with_magic(path: &Path) -> bool {
         return false;
     }
     let mut head = [0u8; 16];
-    File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == SQLITE_MAGIC
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == SQLITE_MAGIC
 }
 
 /// True when `database` has a non-empty write-ahead log or rollback journal: then
