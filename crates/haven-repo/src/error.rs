@@ -57,8 +57,9 @@ pub enum RepoError {
     Storage {
         operation: &'static str,
         path: String,
+        /// Boxed because OpenDAL errors are large and every `Result` carries this enum.
         #[source]
-        source: opendal::Error,
+        source: Box<opendal::Error>,
     },
 
     #[error("invalid repository location {url:?}: {reason}")]
@@ -105,7 +106,7 @@ impl RepoError {
         RepoError::Storage {
             operation,
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -1,6 +1,5 @@
 //! `haven snapshots` and `haven ls`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use haven_repo::{escape_name, NodeKind};
@@ -77,7 +76,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         Ok((id, _)) => id,
         Err(e) => return repo_error_exit(e),
     };
-    let path = args.path.clone().unwrap_or_else(PathBuf::new);
+    let path = args.path.clone().unwrap_or_default();
     let entries = match repo.list_snapshot(&snapshot, &path).await {
         Ok(entries) => entries,
         Err(e) => return repo_error_exit(e),
