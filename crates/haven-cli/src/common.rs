@@ -10,7 +10,7 @@ use haven_crypto::BackupKey;
 use haven_repo::{RepoError, Repository, Storage};
 use zeroize::Zeroizing;
 
-/// Where the repository is and the key that opens it.
+/// Repository location and the key that opens it.
 #[derive(Args, Clone, Debug)]
 pub struct RepoArgs {
     /// Repository location: a folder path, or an fs:// URL.

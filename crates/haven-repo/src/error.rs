@@ -9,7 +9,7 @@ use thiserror::Error;
 pub struct Damage {
     /// Storage path of the object, for example `index/3fa4…`, or `blob <id> in data/…`.
     pub object: String,
-    /// What is wrong, for example "content hash does not match its name".
+    /// Description of the fault, for example "content hash does not match its name".
     pub reason: String,
 }
 

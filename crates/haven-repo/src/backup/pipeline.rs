@@ -37,7 +37,7 @@ struct SealedBlob {
     raw_length: u64,
 }
 
-/// What the packer wrote.
+/// Bytes, packs and blobs that the packer wrote.
 #[derive(Default, Debug)]
 pub(crate) struct PackerStats {
     pub bytes_written: u64,
