@@ -8,8 +8,9 @@ use thiserror::Error;
 pub enum ClientError {
     /// The password did not open the vault record. The vault charged one guess.
     #[error(
-        "wrong password: {guesses_remaining} guess(es) remain before the vault erases \
-         the record; check the password and try again"
+        "wrong password, or the vault holds no record for this account (the vault \
+         answers both alike): {guesses_remaining} guess(es) remain before it erases a \
+         record; check the password and try again, or use the 64-digit key"
     )]
     WrongPassword { guesses_remaining: u32 },
 

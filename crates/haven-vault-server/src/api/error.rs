@@ -44,11 +44,13 @@ impl ApiError {
 
     pub fn wrong_password(guesses_remaining: u32) -> Self {
         let message = if guesses_remaining == 0 {
-            "wrong password; no guesses remain and the record is erased or will be erased"
+            "wrong password, or no record for this account; no guesses remain and any record \
+             is erased or will be erased"
                 .to_string()
         } else {
             format!(
-                "wrong password; {guesses_remaining} guesses remain before the record is erased"
+                "wrong password, or no record for this account; {guesses_remaining} guesses \
+                 remain before a record is erased"
             )
         };
         Self {
