@@ -1,6 +1,6 @@
 //! Restoring a snapshot into a folder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
@@ -60,7 +60,12 @@ pub struct RestoreReport {
 impl Repository {
     /// Restores the snapshot `snapshot` into `target`, creating it if needed.
     /// Existing files at restored paths are replaced.
-    pub async fn restore(&self, snapshot: &ObjectId, target: &Path, options: RestoreOptions) -> Result<RestoreReport> {
+    pub async fn restore(
+        &self,
+        snapshot: &ObjectId,
+        target: &Path,
+        options: RestoreOptions,
+    ) -> Result<RestoreReport> {
         let (_, snap) = self.find_snapshot(&snapshot.to_hex()).await?;
         let root = match self.load_tree(&snap.tree).await {
             Ok(tree) => tree,
@@ -84,6 +89,7 @@ impl Repository {
             progress: options.progress.clone().unwrap_or_default(),
             report: RestoreReport::default(),
             links: HashMap::new(),
+            zero_blobs: HashSet::new(),
             is_root: unsafe { libc::geteuid() } == 0,
         };
         let target = target.to_path_buf();
@@ -93,9 +99,18 @@ impl Repository {
         })
         .await
         .map_err(|e| RepoError::Pipeline(format!("the restore thread failed: {e}")))??;
-        if !options.includes.is_empty() && report.files == 0 && report.dirs == 0 && report.damaged.is_empty() {
+        if !options.includes.is_empty()
+            && report.files == 0
+            && report.dirs == 0
+            && report.damaged.is_empty()
+        {
             return Err(RepoError::PathNotFound {
-                path: options.includes.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                path: options
+                    .includes
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 snapshot: snapshot.short(),
             });
         }
@@ -114,7 +129,11 @@ pub(crate) fn components(path: &Path) -> Vec<Vec<u8>> {
 }
 
 pub(crate) fn join_display(parts: &[Vec<u8>]) -> String {
-    parts.iter().map(|p| escape_name(p)).collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .map(|p| escape_name(p))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 enum Selection {
@@ -133,6 +152,8 @@ struct Restorer {
     report: RestoreReport,
     /// First restored path of each multiply-linked (device, inode).
     links: HashMap<(u64, u64), PathBuf>,
+    /// Data blobs known to be all zeros: skipped without reading, left as holes.
+    zero_blobs: HashSet<ObjectId>,
     is_root: bool,
 }
 
@@ -183,7 +204,9 @@ impl Restorer {
                 if let Some(id) = node.subtree {
                     match self.handle.block_on(self.repo.load_tree(&id)) {
                         Ok(subtree) => self.restore_tree(&subtree, target, path)?,
-                        Err(RepoError::Damaged { damage, .. }) => self.damaged(path, vec![damage], true),
+                        Err(RepoError::Damaged { damage, .. }) => {
+                            self.damaged(path, vec![damage], true)
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -203,10 +226,16 @@ impl Restorer {
             }
             NodeKind::Fifo => {
                 remove_existing(target)?;
-                let c_path = CString::new(target.as_os_str().as_bytes())
-                    .map_err(|_| RepoError::InvalidInput(format!("path {} contains a NUL byte", target.display())))?;
+                let c_path = CString::new(target.as_os_str().as_bytes()).map_err(|_| {
+                    RepoError::InvalidInput(format!(
+                        "path {} contains a NUL byte",
+                        target.display()
+                    ))
+                })?;
                 // SAFETY: c_path is a valid NUL-terminated string.
-                if unsafe { libc::mkfifo(c_path.as_ptr(), (node.mode & 0o7777) as libc::mode_t) } != 0 {
+                if unsafe { libc::mkfifo(c_path.as_ptr(), (node.mode & 0o7777) as libc::mode_t) }
+                    != 0
+                {
                     let e = std::io::Error::last_os_error();
                     return Err(RepoError::io("create FIFO", target, e));
                 }
@@ -214,9 +243,11 @@ impl Restorer {
                 self.report.files += 1;
             }
             NodeKind::Socket | NodeKind::CharDevice | NodeKind::BlockDevice => {
-                self.report
-                    .warnings
-                    .push(format!("{}: {:?} entries are not restored", join_display(path), node.kind));
+                self.report.warnings.push(format!(
+                    "{}: {:?} entries are not restored",
+                    join_display(path),
+                    node.kind
+                ));
             }
         }
         Ok(())
@@ -246,21 +277,38 @@ impl Restorer {
         let mut offset = 0u64;
         let mut damages = Vec::new();
         for id in &node.content {
-            match self.handle.block_on(self.repo.load_blob(BlobType::Data, id)) {
+            if self.zero_blobs.contains(id) {
+                if let Some(location) = self.repo.locate(id) {
+                    offset += location.raw_length;
+                    self.report.bytes += location.raw_length;
+                    continue;
+                }
+            }
+            match self
+                .handle
+                .block_on(self.repo.load_blob(BlobType::Data, id))
+            {
                 Ok(data) => {
                     // Stale sidecars of a database would be applied to the restored
                     // file on its next open, so they go before its first page is written.
                     if offset == 0 && data.starts_with(crate::sqlite::SQLITE_MAGIC) {
-                        crate::sqlite::remove_sidecars(target)
-                            .map_err(|e| RepoError::io("remove the stale sidecars of", target, e))?;
+                        crate::sqlite::remove_sidecars(target).map_err(|e| {
+                            RepoError::io("remove the stale sidecars of", target, e)
+                        })?;
                     }
                     // All-zero chunks are skipped, leaving a hole in a sparse file.
-                    if data.iter().any(|b| *b != 0) {
-                        file.write_all_at(&data, offset).map_err(|e| RepoError::io("write", target, e))?;
+                    let all_zero = data.iter().all(|b| *b == 0);
+                    if all_zero {
+                        self.zero_blobs.insert(*id);
+                    } else {
+                        file.write_all_at(&data, offset)
+                            .map_err(|e| RepoError::io("write", target, e))?;
                     }
                     offset += data.len() as u64;
                     self.report.bytes += data.len() as u64;
-                    self.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    self.progress
+                        .bytes
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
                 Err(RepoError::Damaged { damage, .. }) => {
                     offset += self.repo.locate(id).map(|l| l.raw_length).unwrap_or(0);
@@ -269,15 +317,21 @@ impl Restorer {
                 Err(e) => return Err(e),
             }
         }
-        let length = if damages.is_empty() { offset } else { node.size.max(offset) };
-        file.set_len(length).map_err(|e| RepoError::io("set length of", target, e))?;
+        let length = if damages.is_empty() {
+            offset
+        } else {
+            node.size.max(offset)
+        };
+        file.set_len(length)
+            .map_err(|e| RepoError::io("set length of", target, e))?;
         drop(file);
         if !damages.is_empty() {
             self.damaged(path, damages, false);
         }
         self.set_metadata(node, target, path);
         if node.links > 1 {
-            self.links.insert((node.device, node.inode), target.to_path_buf());
+            self.links
+                .insert((node.device, node.inode), target.to_path_buf());
         }
         Ok(())
     }
@@ -295,7 +349,9 @@ impl Restorer {
             node.mtime_ns.rem_euclid(1_000_000_000) as u32,
         );
         if node.kind != NodeKind::Symlink {
-            if let Err(e) = fs::set_permissions(target, fs::Permissions::from_mode(node.mode & 0o7777)) {
+            if let Err(e) =
+                fs::set_permissions(target, fs::Permissions::from_mode(node.mode & 0o7777))
+            {
                 failures.push(format!("permissions: {e}"));
             }
         }
@@ -305,9 +361,11 @@ impl Restorer {
             failures.push(format!("mtime: {e}"));
         }
         if !failures.is_empty() {
-            self.report
-                .warnings
-                .push(format!("{}: could not set {}", join_display(path), failures.join(", ")));
+            self.report.warnings.push(format!(
+                "{}: could not set {}",
+                join_display(path),
+                failures.join(", ")
+            ));
         }
     }
 }
@@ -316,7 +374,9 @@ impl Restorer {
 /// folder with its contents.
 fn remove_existing(target: &Path) -> Result<()> {
     match fs::symlink_metadata(target) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(target).map_err(|e| RepoError::io("remove", target, e)),
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(target).map_err(|e| RepoError::io("remove", target, e))
+        }
         Ok(_) => fs::remove_file(target).map_err(|e| RepoError::io("remove", target, e)),
         Err(_) => Ok(()),
     }

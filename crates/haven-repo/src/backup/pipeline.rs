@@ -4,7 +4,7 @@
 //! Bounded channels give back-pressure, so memory stays near
 //! (channel depth × max chunk size) no matter how large the files are.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,8 @@ pub(crate) struct Pipeline {
     packer: Option<JoinHandle<Result<PackerStats>>>,
     /// Blobs sent into the pipeline during this backup and not yet in the index.
     pending: HashSet<ObjectId>,
+    /// Ids of all-zero data chunks, by length.
+    zero_ids: HashMap<usize, ObjectId>,
 }
 
 impl Pipeline {
@@ -107,6 +109,7 @@ impl Pipeline {
             workers,
             packer: Some(packer),
             pending: HashSet::new(),
+            zero_ids: HashMap::new(),
         }
     }
 
@@ -118,7 +121,16 @@ impl Pipeline {
         plaintext: Vec<u8>,
         compress: bool,
     ) -> Result<(ObjectId, bool)> {
-        let id = pack::blob_id(&self.repo.keys, &plaintext);
+        // Runs of zeros (sparse files, preallocated space) repeat the same chunk, so
+        // their ids are cached by length instead of hashed again.
+        let zero_run = blob_type == BlobType::Data && plaintext.iter().all(|b| *b == 0);
+        let id = match self.zero_ids.get(&plaintext.len()) {
+            Some(id) if zero_run => *id,
+            _ => pack::blob_id(&self.repo.keys, &plaintext),
+        };
+        if zero_run {
+            self.zero_ids.insert(plaintext.len(), id);
+        }
         if self.pending.contains(&id) || self.repo.has_blob(&id) {
             return Ok((id, false));
         }
