@@ -56,7 +56,7 @@ pub struct WhatsappKeyArgs {
 }
 
 impl WhatsappKeyArgs {
-    /// The key, if one was given.
+    /// Parses the key, if one was given.
     fn root_key(&self) -> anyhow::Result<Option<RootKey>> {
         if let Some(text) = &self.key {
             return Ok(Some(RootKey::parse_hex(text)?));
@@ -67,7 +67,7 @@ impl WhatsappKeyArgs {
         Ok(None)
     }
 
-    /// The key; an error that names the options when none was given.
+    /// Parses the key, or returns an error that names the options when none was given.
     fn require(&self) -> anyhow::Result<RootKey> {
         match self.root_key()? {
             Some(key) => Ok(key),
@@ -101,7 +101,8 @@ fn check_output(output: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress bar over the input's bytes, hidden when stderr is not a terminal.
+/// Creates a progress bar over the input's bytes. indicatif draws it on stderr, and
+/// only when stderr is a terminal.
 fn progress_bar(input: &Path) -> ProgressBar {
     let len = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(len);

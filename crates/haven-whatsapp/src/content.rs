@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-/// What the decrypted content is.
+/// Kind of decrypted content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentKind {
     /// A zlib stream, written out inflated.
@@ -111,7 +111,7 @@ impl<W: Write> ContentSink<W> {
         Ok(self.status())
     }
 
-    /// The state after the bytes fed so far.
+    /// Returns the state after the bytes fed so far.
     pub fn status(&self) -> ContentStatus {
         let (ended, failure, trailing) = match &self.state {
             State::Ended { at } => (true, None, self.fed - at),

@@ -28,7 +28,7 @@ pub struct DecryptOptions {
     pub ignore_checksum: bool,
 }
 
-/// How the file ends.
+/// Layout of the end of the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     /// Content, GCM tag, and the MD5 of every byte before it: message databases.
@@ -44,7 +44,7 @@ pub struct DecryptReport {
     pub header: Header,
     /// Whether the file ends with an MD5 checksum.
     pub layout: Layout,
-    /// What the content is.
+    /// Kind of content.
     pub content: ContentKind,
     /// Length of the input file.
     pub file_len: u64,
@@ -206,7 +206,7 @@ pub(crate) fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
 
 /// Decrypts `input` into `output`. The content goes to a temporary file next to
 /// `output`, which is renamed to `output` only after the tag (and the checksum, unless
-/// ignored) verify; on any error no output file is left behind.
+/// ignored) verify. On any error, no output file is left behind.
 pub fn decrypt_file(
     input: &Path,
     key: &RootKey,

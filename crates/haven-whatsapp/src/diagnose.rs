@@ -8,7 +8,7 @@
 //!   in the header outside the IV, or in the checksum itself when the stored and the
 //!   computed MD5 differ in only a few bits;
 //! - both fail: the stored tag is damaged when it is a few bits off the computed one;
-//!   otherwise the inflated content tells a truncated file (the stream stops without
+//!   otherwise the inflated content distinguishes a truncated file (the stream stops without
 //!   an error), damaged content (inflating fails past the start) and damage at the
 //!   start (nothing decrypts, which a flipped IV bit also causes: the 128 single-bit
 //!   repairs of the IV are tried).
@@ -33,7 +33,7 @@ pub const NEAR_BITS: u32 = 8;
 /// Content bytes within which an inflate failure counts as damage at the start.
 const START_LEN: u64 = 64;
 
-/// What decryption found, for naming the damage.
+/// Facts gathered during decryption, used to name the damage.
 pub(crate) struct Evidence {
     pub header: Header,
     pub file_len: u64,

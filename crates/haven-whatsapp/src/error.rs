@@ -177,7 +177,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the error reports a damaged or truncated file (as opposed to a wrong key,
+    /// Returns whether the error reports a damaged or truncated file (as opposed to a wrong key,
     /// another format or an I/O failure).
     pub fn is_damaged(&self) -> bool {
         matches!(

@@ -58,7 +58,7 @@ impl GcmStream {
         }
     }
 
-    /// Whether `more` bytes still fit under GCM's limit for one IV.
+    /// Returns whether `more` bytes still fit under GCM's limit for one IV.
     pub fn has_room_for(&self, more: usize) -> bool {
         self.ciphertext_len + more as u64 <= MAX_GCM_BYTES
     }
@@ -89,9 +89,19 @@ impl GcmStream {
             self.ghash.update(&[Block::from(self.partial)]);
             self.partial_len = 0;
         }
+        // GHASH runs several blocks in parallel when it gets them in one call.
+        let mut batch = [Block::default(); 64];
         let mut blocks = ciphertext.chunks_exact(16);
-        for block in &mut blocks {
-            self.ghash.update(&[*Block::from_slice(block)]);
+        loop {
+            let mut count = 0;
+            for (slot, block) in batch.iter_mut().zip(&mut blocks) {
+                slot.copy_from_slice(block);
+                count += 1;
+            }
+            if count == 0 {
+                break;
+            }
+            self.ghash.update(&batch[..count]);
         }
         let rest = blocks.remainder();
         self.partial[..rest.len()].copy_from_slice(rest);

@@ -10,7 +10,7 @@ use crate::Error;
 /// it for message database backups; older backups and other files leave it out.
 pub const FEATURE_TABLE_MARKER: u8 = 0x01;
 
-/// Longest possible header: length byte, marker and 255 bytes of protobuf.
+/// Maximum header length: length byte, marker and 255 bytes of protobuf.
 pub const MAX_HEADER_LEN: usize = 2 + 255;
 
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
@@ -69,7 +69,7 @@ impl Header {
         Ok(out)
     }
 
-    /// Parses the header from the first bytes of a file. `start` holds the first
+    /// Parses the header from the first bytes of a file. `start` contains the first
     /// [`MAX_HEADER_LEN`] bytes, or the whole file when it is shorter.
     pub fn parse(start: &[u8]) -> Result<Self, Error> {
         reject_other_formats(start)?;
@@ -176,6 +176,12 @@ mod tests {
     fn sqlite_file_is_named() {
         let error = Header::parse(b"SQLite format 3\0\x10\x00").unwrap_err();
         assert!(matches!(error, Error::UnencryptedSqlite), "{error}");
+    }
+
+    #[test]
+    fn zip_file_is_named() {
+        let error = Header::parse(b"PK\x03\x04\x14\x00\x00\x00").unwrap_err();
+        assert!(matches!(error, Error::UnencryptedZip), "{error}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use md5::{Digest, Md5};
 use crate::header::{Header, MAX_HEADER_LEN};
 use crate::{io_error, Error};
 
-/// What can be learned about a crypt15 file without its key.
+/// Facts about a crypt15 file that need no key.
 #[derive(Clone, Debug)]
 pub struct Inspection {
     /// The parsed header.
@@ -47,7 +47,7 @@ pub fn inspect_file(path: &Path) -> Result<Inspection, Error> {
     })
 }
 
-/// Compares the last 16 bytes with the MD5 of the bytes before them. `start` holds the
+/// Compares the last 16 bytes with the MD5 of the bytes before them. `start` contains the
 /// first bytes of the file, already read from `reader`.
 fn checksum_matches<R: Read>(reader: R, start: &[u8], file_len: u64) -> io::Result<bool> {
     let mut file = io::Cursor::new(start).chain(reader);

@@ -1,7 +1,7 @@
 //! Reads and writes WhatsApp's end-to-end encrypted backup files (`.crypt15`).
 //!
 //! A crypt15 file is a length byte N, an optional 0x01 feature-table byte, N bytes of a
-//! protobuf header that holds a 16-byte IV, the AES-256-GCM encryption (with that IV
+//! protobuf header that contains a 16-byte IV, the AES-256-GCM encryption (with that IV
 //! and no associated data) of zlib-compressed content, the 16-byte GCM tag, and the
 //! MD5 of every byte before it. Multi-file backups (stickers, wallpapers) hold a ZIP
 //! archive without compression and end with the tag, without the MD5.

@@ -99,8 +99,8 @@ impl BackupInfo {
     /// Header info for a message database backup: app version 2.23.18.12, phone number
     /// suffix `00`, backup version 0, and features 5 to 39 set except 34 (38 is not a
     /// feature). These are the values `waencrypt` of wa-crypt-tools 0.1.0 writes by
-    /// default, taken by its author from a 2023 backup; copy the info of a real backup
-    /// of the same phone where WhatsApp is to restore the file.
+    /// default, taken by its author from a 2023 backup. For a file that WhatsApp is to
+    /// restore, copy the info of a real backup of the same phone instead.
     pub fn message_database() -> Self {
         let mut flags = BTreeMap::new();
         for number in (5..=37).chain([39]) {

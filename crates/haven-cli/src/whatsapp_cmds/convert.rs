@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use haven_whatsapp::{
     decrypt_file_with_progress, encrypt_file_with_progress, inspect_file, ContentKind,
@@ -19,7 +18,7 @@ pub struct DecryptArgs {
     pub key: WhatsappKeyArgs,
     /// The backup, for example msgstore.db.crypt15.
     pub input: PathBuf,
-    /// Where to write the decrypted database (or ZIP archive for a multi-file backup).
+    /// Output path for the decrypted database (a ZIP archive for a multi-file backup).
     pub output: PathBuf,
     /// Decrypt even when the MD5 checksum does not match, as long as the content
     /// verifies with its GCM tag (a damaged checksum or header outside the IV).
@@ -71,7 +70,7 @@ pub struct EncryptArgs {
     pub key: WhatsappKeyArgs,
     /// The file to encrypt, usually a msgstore.db SQLite database.
     pub input: PathBuf,
-    /// Where to write the backup, for example msgstore.db.crypt15.
+    /// Output path for the backup, for example msgstore.db.crypt15.
     pub output: PathBuf,
     /// A backup of the same phone whose header info (app version, phone number
     /// suffix, feature flags) to copy. Recommended when WhatsApp is to restore the file.
@@ -95,29 +94,11 @@ pub struct EncryptArgs {
 pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     let key = args.key.require()?;
     check_output(&args.output, args.force)?;
-    let mut options = EncryptOptions::default();
-    if let Some(reference) = &args.reference {
-        options.info = match inspect_file(reference) {
-            Ok(inspection) => inspection.header.info,
-            Err(error) => {
-                eprintln!("error: cannot use {} as --reference:", reference.display());
-                return Ok(report_error(error));
-            }
-        };
-    }
-    if let Some(version) = args.app_version {
-        options.info.app_version = version;
-    }
-    if let Some(suffix) = args.jid_suffix {
-        options.info.jid_suffix = suffix;
-    }
-    if let Some(iv) = &args.iv {
-        let bytes = hex::decode(iv.trim())
-            .ok()
-            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-            .with_context(|| format!("invalid --iv {iv:?}: expected 32 hex digits"))?;
-        options.iv = Some(bytes);
-    }
+    let options = match encrypt_options(&args) {
+        Ok(options) => options,
+        Err(code) => return Ok(code),
+    };
+
     let bar = progress_bar(&args.input);
     let result = encrypt_file_with_progress(&args.input, &key, &args.output, &options, &|read| {
         bar.set_position(read)
@@ -135,4 +116,36 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
         report.output_len,
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the header info and IV from the options. A --reference that cannot be read
+/// is reported here, and its exit code returned as the error.
+fn encrypt_options(args: &EncryptArgs) -> Result<EncryptOptions, ExitCode> {
+    let mut options = EncryptOptions::default();
+    if let Some(reference) = &args.reference {
+        match inspect_file(reference) {
+            Ok(inspection) => options.info = inspection.header.info,
+            Err(error) => {
+                eprintln!("error: cannot use {} as --reference:", reference.display());
+                return Err(report_error(error));
+            }
+        }
+    }
+    if let Some(version) = &args.app_version {
+        options.info.app_version = version.clone();
+    }
+    if let Some(suffix) = &args.jid_suffix {
+        options.info.jid_suffix = suffix.clone();
+    }
+    if let Some(iv) = &args.iv {
+        let bytes = hex::decode(iv.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok());
+        let Some(bytes) = bytes else {
+            eprintln!("error: invalid --iv {iv:?}: expected 32 hex digits");
+            return Err(ExitCode::from(1));
+        };
+        options.iv = Some(bytes);
+    }
+    Ok(options)
 }

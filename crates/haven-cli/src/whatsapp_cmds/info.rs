@@ -14,8 +14,8 @@ use super::{report_error, WhatsappKeyArgs};
 pub struct InfoArgs {
     /// The backup, for example msgstore.db.crypt15.
     pub input: PathBuf,
-    /// With a key, the whole file is decrypted (nothing is written) to check that the
-    /// key opens it; the exit code is then 1 when it does not.
+    /// With a key, the whole file is decrypted to check that the key opens it. Nothing
+    /// is written, and the exit code is 1 when the key does not open the file.
     #[command(flatten)]
     pub key: WhatsappKeyArgs,
 }
