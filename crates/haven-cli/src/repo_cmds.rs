@@ -6,6 +6,7 @@ mod format;
 mod init;
 mod inspect;
 mod restore;
+mod sqlite_args;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,9 @@ pub struct BackupArgs {
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub sqlite: sqlite_args::SqliteArgs,
 
     /// Files and folders to back up.
     #[arg(required = true)]

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use haven_repo::{BackupOptions, BackupProgress, BackupResult};
+use haven_repo::{BackupOptions, BackupProgress, BackupResult, ProblemKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -26,6 +26,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let options = BackupOptions {
         tags: args.tags.clone(),
         progress: Some(progress.clone()),
+        sqlite: args.sqlite.options(),
         ..BackupOptions::default()
     };
     let result = repo.backup(&args.paths, options).await;
@@ -38,7 +39,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return repo_error_exit(e),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&result))?);
+        crate::common::print_stdout(&serde_json::to_string_pretty(&summary_json(&result))?)?;
     } else {
         print_summary(&result);
     }
@@ -51,7 +52,12 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     for damage in &result.damaged {
         eprintln!("damaged: {damage}");
     }
-    if result.problems.is_empty() && result.damaged.is_empty() {
+    // A database stored as a plain file is a warning: the snapshot is complete.
+    let complete = result
+        .problems
+        .iter()
+        .all(|p| p.kind == ProblemKind::StoredPlain);
+    if complete && result.damaged.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(crate::EXIT_DAMAGED))

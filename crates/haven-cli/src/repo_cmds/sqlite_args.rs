@@ -49,14 +49,17 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
     } else {
         (trimmed, 1000.0)
     };
-    let number: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration {value:?}; use a number with ms, s or m, for example 10s"))?;
+    let number: f64 = number.trim().parse().map_err(|_| {
+        format!("invalid duration {value:?}; use a number with ms, s or m, for example 10s")
+    })?;
     if !number.is_finite() || number < 0.0 || number * unit_ms > 86_400_000.0 {
-        return Err(format!("duration {value:?} is out of range; use 0 to 24 hours"));
+        return Err(format!(
+            "duration {value:?} is out of range; use 0 to 24 hours"
+        ));
     }
-    Ok(Duration::from_micros((number * unit_ms * 1000.0).round() as u64))
+    Ok(Duration::from_micros(
+        (number * unit_ms * 1000.0).round() as u64
+    ))
 }
 
 #[cfg(test)]
