@@ -33,8 +33,10 @@ pub struct RepoArgs {
 }
 
 impl RepoArgs {
-    /// Opens the storage location without a key.
+    /// Opens the storage location of an existing repository without a key. A local
+    /// folder is checked first, because opening it creates the folder and its `.tmp/`.
     pub fn storage(&self) -> anyhow::Result<Storage> {
+        check_local_repository(&self.repo)?;
         Ok(Storage::open(&self.repo)?)
     }
 
@@ -86,8 +88,9 @@ pub fn repo_error_exit(error: RepoError) -> anyhow::Result<ExitCode> {
     Err(error.into())
 }
 
-/// Reads and parses a key file.
+/// Reads and parses a key file, and warns when other users can read it.
 pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<BackupKey> {
+    warn_if_readable_by_others(path);
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
             .with_context(|| format!("cannot read key file {}", path.display()))?,
@@ -98,4 +101,73 @@ pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<BackupKey> {
             path.display()
         )
     })
+}
+
+/// Prints a warning when group or others may read the key file.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        let shown = path.display();
+        eprintln!(
+            "warning: key file {shown} has mode {mode:o}, so other users can read it; \
+             run chmod 600 {shown}"
+        );
+    }
+}
+
+/// Rejects a local repository path that does not exist, is not a folder, or holds no
+/// `config` object. Remote URLs pass unchecked.
+fn check_local_repository(location: &str) -> anyhow::Result<()> {
+    let path = match location.split_once("://") {
+        None => std::path::Path::new(location),
+        Some(("fs" | "file", rest)) => std::path::Path::new(rest),
+        Some(_) => return Ok(()),
+    };
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("no repository at {shown}: the folder does not exist (check --repo, or run `haven init --repo {shown}` to create one)")
+        }
+        Err(e) => bail!("cannot open repository {shown}: {e}"),
+        Ok(m) if !m.is_dir() => {
+            bail!("--repo {shown} is a file, not a repository folder; give the folder that `haven init` created")
+        }
+        Ok(_) => {}
+    }
+    if !path.join("config").exists() {
+        bail!("{shown} is not a haven repository: it has no config file (check --repo, or run `haven init --repo {shown}` to create one)");
+    }
+    Ok(())
+}
+
+/// Writes `text` and a newline to stdout. A closed pipe (for example `| head -c1`)
+/// is ignored, so the command still finishes its work and returns its exit code.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prints which index files are damaged and how to index their packs again.
+/// `unlisted_packs` is the number of packs that no intact index lists, or 0 if unknown.
+pub fn print_damaged_indexes(damaged: &[haven_repo::Damage], unlisted_packs: usize) {
+    for damage in damaged {
+        eprintln!("warning: index file {damage}");
+    }
+    if unlisted_packs > 0 {
+        eprintln!("warning: {unlisted_packs} packs are listed by no intact index file");
+    }
+    eprintln!(
+        "warning: the data of packs listed only by a damaged index file is not found; \
+         run `haven backup` to re-index these packs from their sealed headers"
+    );
 }

@@ -79,8 +79,13 @@ pub enum RepoError {
     #[error("snapshot id prefix {query:?} matches {count} snapshots; give more digits")]
     AmbiguousSnapshot { query: String, count: usize },
 
-    #[error("path {path:?} is not in snapshot {snapshot}")]
-    PathNotFound { path: String, snapshot: String },
+    #[error("path {path:?} is not in snapshot {snapshot}; paths are relative to the snapshot root, whose top-level entries are: {top_level}")]
+    PathNotFound {
+        path: String,
+        snapshot: String,
+        /// Names at the snapshot root, comma-separated, as examples of valid paths.
+        top_level: String,
+    },
 
     #[error("key slot {slot} not found; list key slots with `haven key list`")]
     SlotNotFound { slot: String },

@@ -29,11 +29,13 @@ mod storage;
 mod tree;
 
 pub use backend::{
-    redact_url, BackendOptions, FaultCounts, FaultKind, FaultPlan, ListFault, RequestClass, StorageStats, FAULTS_VAR,
-    GDRIVE_TOKEN_VAR, RETRIES_VAR, TIMEOUT_VAR, WEBDAV_PASSWORD_VAR, WEBDAV_USER_VAR,
+    redact_url, BackendOptions, FaultCounts, FaultKind, FaultPlan, ListFault, RequestClass,
+    StorageStats, FAULTS_VAR, GDRIVE_TOKEN_VAR, RETRIES_VAR, TIMEOUT_VAR, WEBDAV_PASSWORD_VAR,
+    WEBDAV_USER_VAR,
 };
 pub use backup::{
-    BackupOptions, BackupProgress, BackupResult, FileHook, FileProblem, HookPoint, ParentChoice, ProblemKind,
+    BackupOptions, BackupProgress, BackupResult, FileHook, FileProblem, HookPoint, ParentChoice,
+    ProblemKind,
 };
 pub use browse::ListEntry;
 pub use check::{AffectedFile, CheckOptions, CheckReport};

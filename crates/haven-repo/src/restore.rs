@@ -2,9 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,6 +80,8 @@ impl Repository {
             }
             Err(e) => return Err(e),
         };
+        self.require_paths(snapshot, &root, &options.includes)
+            .await?;
         fs::create_dir_all(target).map_err(|e| RepoError::io("create", target, e))?;
         let includes: Vec<Vec<Vec<u8>>> = options.includes.iter().map(|p| components(p)).collect();
         let mut restorer = Restorer {
@@ -99,21 +101,6 @@ impl Repository {
         })
         .await
         .map_err(|e| RepoError::Pipeline(format!("the restore thread failed: {e}")))??;
-        if !options.includes.is_empty()
-            && report.files == 0
-            && report.dirs == 0
-            && report.damaged.is_empty()
-        {
-            return Err(RepoError::PathNotFound {
-                path: options
-                    .includes
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                snapshot: snapshot.short(),
-            });
-        }
         Ok(report)
     }
 }
@@ -196,7 +183,10 @@ impl Restorer {
     fn restore_node(&mut self, node: &Node, target: &Path, path: &mut Vec<Vec<u8>>) -> Result<()> {
         match node.kind {
             NodeKind::Dir => {
-                if !target.is_dir() {
+                // symlink_metadata: a symlink in the target folder is replaced by a
+                // folder, never followed, so nothing is written outside the target.
+                let is_dir = fs::symlink_metadata(target).is_ok_and(|m| m.is_dir());
+                if !is_dir {
                     remove_existing(target)?;
                     fs::create_dir(target).map_err(|e| RepoError::io("create", target, e))?;
                 }
@@ -273,7 +263,14 @@ impl Restorer {
                 }
             }
         }
-        let file = File::create(target).map_err(|e| RepoError::io("create", target, e))?;
+        // create_new with O_NOFOLLOW: if a symlink or file appeared at this path after
+        // remove_existing, opening fails instead of writing through it.
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(target)
+            .map_err(|e| RepoError::io("create", target, e))?;
         let mut offset = 0u64;
         let mut damages = Vec::new();
         for id in &node.content {

@@ -36,7 +36,9 @@ impl Storage {
             reason: reason.to_string(),
         };
         if url.is_empty() {
-            return Err(invalid("the location is empty; give a folder path or an fs:// URL"));
+            return Err(invalid(
+                "the location is empty; give a folder path or an fs:// URL",
+            ));
         }
         let (scheme, rest) = match url.split_once("://") {
             Some((scheme, rest)) => (scheme, rest),
@@ -89,12 +91,14 @@ impl Storage {
         let builder = services::Fs::default()
             .root(&root_text)
             .atomic_write_dir(temp_dir.to_str().unwrap_or_default());
-        let operator = Operator::new(builder)
-            .map_err(|e| RepoError::InvalidUrl {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(Self::layered(backend::layered(operator, options), url.to_string()))
+        let operator = Operator::new(builder).map_err(|e| RepoError::InvalidUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::layered(
+            backend::layered(operator, options),
+            url.to_string(),
+        ))
     }
 
     /// Retries, throttling waits and injected faults since this storage was opened.
@@ -118,7 +122,12 @@ impl Storage {
 
     /// Reads `length` bytes at `offset`. A missing object is `Ok(None)`; a short
     /// read returns fewer bytes, which callers treat as damage.
-    pub async fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Option<Vec<u8>>> {
+    pub async fn read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Option<Vec<u8>>> {
         let end = offset.saturating_add(length);
         match self.operator.read_with(path).range(offset..end).await {
             Ok(buffer) => Ok(Some(buffer.to_vec())),

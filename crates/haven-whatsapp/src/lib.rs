@@ -44,6 +44,14 @@ pub use inspect::{inspect_file, Inspection};
 pub use key::{FileKey, RootKey, KEY_FILE_LEN};
 pub use proto::BackupInfo;
 
+/// Returns the name of the file a backup decrypts to: `msgstore.db.crypt15` gives
+/// `msgstore.db`. Returns `None` when the name does not end in `.crypt15`.
+pub fn decrypted_file_name(input: &Path) -> Option<std::ffi::OsString> {
+    let name = input.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".crypt15")?;
+    (!stem.is_empty()).then(|| stem.into())
+}
+
 fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Io {
         action,
@@ -79,5 +87,18 @@ impl<R: Read> Read for ProgressReader<'_, R> {
         self.read += len as u64;
         (self.progress)(self.read);
         Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decrypted_file_name_strips_suffix() {
+        let name = decrypted_file_name(Path::new("/backups/msgstore.db.crypt15"));
+        assert_eq!(name.as_deref(), Some(std::ffi::OsStr::new("msgstore.db")));
+        assert_eq!(decrypted_file_name(Path::new("msgstore.db.crypt14")), None);
+        assert_eq!(decrypted_file_name(Path::new(".crypt15")), None);
     }
 }

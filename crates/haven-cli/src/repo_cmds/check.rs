@@ -33,11 +33,15 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
-        if !report.unindexed_packs.is_empty() {
+        let damaged_indexes = repo.damaged_indexes();
+        if !report.unindexed_packs.is_empty() && damaged_indexes.is_empty() {
             println!(
                 "{} packs are not indexed yet (left by an interrupted backup; the next backup reuses them)",
                 report.unindexed_packs.len()
             );
+        }
+        if !report.unindexed_packs.is_empty() && !damaged_indexes.is_empty() {
+            crate::common::print_damaged_indexes(&damaged_indexes, report.unindexed_packs.len());
         }
     }
     if report.is_ok() {

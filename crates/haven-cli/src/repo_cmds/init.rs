@@ -1,11 +1,12 @@
 //! `haven init`: create a repository and its first backup key.
 
-use std::fs::OpenOptions;
+use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use haven_crypto::BackupKey;
 use haven_repo::{InitOptions, Repository, Storage};
 
@@ -15,17 +16,22 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let storage = Storage::open(&args.repo)?;
     let key_file_path = args.key_file.clone();
     // Create the key file first, so a repository is never made whose key has nowhere to go.
-    let mut key_file = OpenOptions::new()
+    create_key_folder(&key_file_path)?;
+    let mut key_file = match OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&key_file_path)
-        .with_context(|| {
-            format!(
-                "cannot create key file {} (an existing file is never overwritten; choose a new path)",
-                key_file_path.display()
-            )
-        })?;
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "key file {} already exists; an existing key file is never overwritten, so choose a new path",
+            key_file_path.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot create key file {}", key_file_path.display()))
+        }
+    };
     let key = BackupKey::generate();
     let options = InitOptions {
         pack_size: args.pack_size_mib * 1024 * 1024,
@@ -64,4 +70,17 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 
     crate::key_cmds::enroll_after_init(&repo, &args.vault, &key_file_path).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the missing folders above the key file with mode 0700, so that only the
+/// owner can list them.
+fn create_key_folder(key_file: &Path) -> anyhow::Result<()> {
+    let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)
+        .with_context(|| format!("cannot create folder {} for the key file", parent.display()))
 }

@@ -38,7 +38,7 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!(
             "{:<8}  {:<19}  {:<16}  {:>10}  paths",
-            "id", "time (UTC)", "host", "size"
+            "id", "time (UTC)", "host", "data read"
         );
         for (id, s) in &snapshots {
             let paths: Vec<_> = s.paths.iter().map(|p| escape_name(p)).collect();
@@ -108,13 +108,35 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Formats permission bits as `ls -l` does, with setuid and setgid as `s`/`S` in the
+/// owner and group execute places and the sticky bit as `t`/`T` in the others place.
 fn permissions(mode: u32) -> String {
     let mut out = String::with_capacity(9);
-    for shift in [6, 3, 0] {
+    for (shift, special_bit, special) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
         let bits = (mode >> shift) & 7;
         out.push(if bits & 4 != 0 { 'r' } else { '-' });
         out.push(if bits & 2 != 0 { 'w' } else { '-' });
-        out.push(if bits & 1 != 0 { 'x' } else { '-' });
+        let execute = bits & 1 != 0;
+        out.push(match (mode & special_bit != 0, execute) {
+            (true, true) => special,
+            (true, false) => special.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permissions;
+
+    #[test]
+    fn permissions_show_special_bits() {
+        assert_eq!(permissions(0o755), "rwxr-xr-x");
+        assert_eq!(permissions(0o4755), "rwsr-xr-x");
+        assert_eq!(permissions(0o2750), "rwxr-s---");
+        assert_eq!(permissions(0o1777), "rwxrwxrwt");
+        assert_eq!(permissions(0o7644), "rwSr-Sr-T");
+    }
 }

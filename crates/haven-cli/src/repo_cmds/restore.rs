@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use haven_repo::RestoreOptions;
+use haven_repo::{ObjectId, Repository, RestoreOptions};
 
 use super::format::bytes;
 use super::RestoreArgs;
@@ -17,10 +17,16 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         Ok((id, _)) => id,
         Err(e) => return repo_error_exit(e),
     };
+    let latest_is_uncertain =
+        args.snapshot == "latest" && warn_damaged_snapshots(&repo, &snapshot).await?;
     let options = RestoreOptions {
         includes: args.includes.clone(),
         progress: None,
     };
+    let damaged_indexes = repo.damaged_indexes();
+    if !damaged_indexes.is_empty() {
+        crate::common::print_damaged_indexes(&damaged_indexes, 0);
+    }
     let report = match repo.restore(&snapshot, &args.target, options).await {
         Ok(report) => report,
         Err(e) => return repo_error_exit(e),
@@ -37,6 +43,9 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if report.damaged.is_empty() {
+        if latest_is_uncertain {
+            return Ok(ExitCode::from(crate::EXIT_DAMAGED));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!(
@@ -50,4 +59,24 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(crate::EXIT_DAMAGED))
+}
+
+/// Warns that `latest` may not be the newest snapshot when some snapshot files are
+/// damaged: their time cannot be read, so any of them may be newer. Returns whether
+/// it warned.
+async fn warn_damaged_snapshots(repo: &Repository, used: &ObjectId) -> anyhow::Result<bool> {
+    let (_, damaged) = repo.snapshots().await?;
+    for damage in &damaged {
+        eprintln!(
+            "warning: snapshot {} is damaged ({}), so it may be newer than the one restored",
+            damage.object, damage.reason
+        );
+    }
+    if !damaged.is_empty() {
+        eprintln!(
+            "warning: `latest` restored snapshot {} instead, the newest intact one",
+            used.short()
+        );
+    }
+    Ok(!damaged.is_empty())
 }

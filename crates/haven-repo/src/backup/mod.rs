@@ -21,7 +21,6 @@ use crate::sqlite::SqliteOptions;
 use crate::tree::escape_name;
 use crate::Repository;
 
-
 /// A point in reading one file where a test hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookPoint {
@@ -78,7 +77,9 @@ impl Default for BackupOptions {
             parent: ParentChoice::Latest,
             progress: None,
             index_flush_packs: 8,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             sqlite: SqliteOptions::default(),
             hook: None,
         }
@@ -133,8 +134,13 @@ impl Repository {
         let adopted_packs = self.adopt_unindexed_packs().await?;
         let mut damaged = self.damaged_indexes();
         let hostname = options.hostname.clone().unwrap_or_else(system_hostname);
-        let raw_paths: Vec<Vec<u8>> = paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
-        let parent = self.choose_parent(&options.parent, &hostname, &raw_paths).await?;
+        let raw_paths: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .collect();
+        let parent = self
+            .choose_parent(&options.parent, &hostname, &raw_paths)
+            .await?;
         let parent_tree = match &parent {
             Some((_, snap)) => match self.load_tree(&snap.tree).await {
                 Ok(tree) => Some(tree),
@@ -153,7 +159,14 @@ impl Repository {
         let walk_options = options.clone();
         let walk_progress = progress.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            walk::run(repo, handle, paths, parent_tree, walk_options, walk_progress)
+            walk::run(
+                repo,
+                handle,
+                paths,
+                parent_tree,
+                walk_options,
+                walk_progress,
+            )
         })
         .await
         .map_err(|e| RepoError::Pipeline(format!("the backup thread failed: {e}")))??;
@@ -177,7 +190,9 @@ impl Repository {
         snapshot.summary.bytes_written += bytes.len() as u64;
         // The stored summary does not count the snapshot's own size, since the size
         // depends on the summary.
-        self.storage.write(&snapshot::snapshot_path(&snapshot_id), bytes).await?;
+        self.storage
+            .write(&snapshot::snapshot_path(&snapshot_id), bytes)
+            .await?;
         Ok(BackupResult {
             snapshot_id,
             snapshot,
@@ -233,7 +248,9 @@ impl Repository {
                     size: bytes.len() as u64,
                     blobs,
                 }),
-                Err(reason) => tracing::warn!(pack = %path, %reason, "unindexed pack is unreadable; not reused"),
+                Err(reason) => {
+                    tracing::warn!(pack = %path, %reason, "unindexed pack is unreadable; not reused")
+                }
             }
         }
         if adopted.is_empty() {
@@ -256,13 +273,16 @@ impl Repository {
 /// components, the names in the root tree, are present and distinct.
 fn normalize_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     if paths.is_empty() {
-        return Err(RepoError::InvalidInput("no paths to back up; give at least one file or folder".into()));
+        return Err(RepoError::InvalidInput(
+            "no paths to back up; give at least one file or folder".into(),
+        ));
     }
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for path in paths {
         let absolute = std::path::absolute(path).map_err(|e| RepoError::io("resolve", path, e))?;
-        std::fs::symlink_metadata(&absolute).map_err(|e| RepoError::io("read metadata of", &absolute, e))?;
+        std::fs::symlink_metadata(&absolute)
+            .map_err(|e| RepoError::io("read metadata of", &absolute, e))?;
         let Some(name) = absolute.file_name() else {
             return Err(RepoError::InvalidInput(format!(
                 "{} has no last component to name it in the snapshot; back up its contents instead",

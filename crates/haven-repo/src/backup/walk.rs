@@ -63,7 +63,11 @@ pub(super) fn run(
     };
     let mut nodes = Vec::new();
     for path in &paths {
-        let name = path.file_name().expect("normalize_paths checked the name").as_bytes().to_vec();
+        let name = path
+            .file_name()
+            .expect("normalize_paths checked the name")
+            .as_bytes()
+            .to_vec();
         let previous = parent_tree.as_ref().and_then(|t| t.find(&name));
         if let Some(node) = walker.visit(path, name, previous)? {
             nodes.push(node);
@@ -111,7 +115,12 @@ impl Walker {
     }
 
     /// Backs up one path. Returns `None` when the path vanished or was unreadable.
-    fn visit(&mut self, path: &Path, name: Vec<u8>, previous: Option<&Node>) -> Result<Option<Node>> {
+    fn visit(
+        &mut self,
+        path: &Path,
+        name: Vec<u8>,
+        previous: Option<&Node>,
+    ) -> Result<Option<Node>> {
         let metadata = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -119,7 +128,11 @@ impl Walker {
                 return Ok(None);
             }
             Err(e) => {
-                self.problem(path, ProblemKind::Unreadable, format!("cannot read metadata: {e}"));
+                self.problem(
+                    path,
+                    ProblemKind::Unreadable,
+                    format!("cannot read metadata: {e}"),
+                );
                 return Ok(None);
             }
         };
@@ -138,7 +151,11 @@ impl Walker {
             NodeKind::Symlink => match std::fs::read_link(path) {
                 Ok(target) => node.link_target = target.as_os_str().as_bytes().to_vec(),
                 Err(e) => {
-                    self.problem(path, ProblemKind::Unreadable, format!("cannot read symlink: {e}"));
+                    self.problem(
+                        path,
+                        ProblemKind::Unreadable,
+                        format!("cannot read symlink: {e}"),
+                    );
                     return Ok(None);
                 }
             },
@@ -162,11 +179,19 @@ impl Walker {
                 for entry in entries {
                     match entry {
                         Ok(entry) => names.push(entry.file_name()),
-                        Err(e) => self.problem(path, ProblemKind::Unreadable, format!("listing failed: {e}")),
+                        Err(e) => self.problem(
+                            path,
+                            ProblemKind::Unreadable,
+                            format!("listing failed: {e}"),
+                        ),
                     }
                 }
             }
-            Err(e) => self.problem(path, ProblemKind::Unreadable, format!("cannot list the folder: {e}")),
+            Err(e) => self.problem(
+                path,
+                ProblemKind::Unreadable,
+                format!("cannot list the folder: {e}"),
+            ),
         }
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut nodes = Vec::with_capacity(names.len());
@@ -190,7 +215,13 @@ impl Walker {
     }
 
     /// Sets a file node's content. Returns false when the file is left out.
-    fn fill_file(&mut self, path: &Path, node: &mut Node, before: &Metadata, previous: Option<&Node>) -> Result<bool> {
+    fn fill_file(
+        &mut self,
+        path: &Path,
+        node: &mut Node,
+        before: &Metadata,
+        previous: Option<&Node>,
+    ) -> Result<bool> {
         let link_key = (node.device, node.inode);
         if node.links > 1 {
             if let Some(content) = self.hard_links.get(&link_key) {
@@ -198,7 +229,8 @@ impl Walker {
                 return Ok(true);
             }
         }
-        let unchanged = previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
+        let unchanged =
+            previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
         if let Some(prev) = unchanged {
             if prev.content.iter().all(|id| self.repo.has_blob(id)) {
                 node.content = prev.content.clone();
@@ -242,7 +274,8 @@ impl Walker {
 
     fn remember_links(&mut self, node: &Node) {
         if node.links > 1 {
-            self.hard_links.insert((node.device, node.inode), node.content.clone());
+            self.hard_links
+                .insert((node.device, node.inode), node.content.clone());
         }
     }
 
@@ -259,7 +292,11 @@ impl Walker {
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.problem(path, ProblemKind::Vanished, "removed before it could be read");
+                self.problem(
+                    path,
+                    ProblemKind::Vanished,
+                    "removed before it could be read",
+                );
                 return Ok(None);
             }
             Err(e) => {
@@ -282,7 +319,10 @@ impl Walker {
         match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
             Prepared::NotDatabase => {}
             Prepared::Copy(copy) => {
-                file = copy.file.try_clone().map_err(|e| RepoError::io("open the copy of", path, e))?;
+                file = copy
+                    .file
+                    .try_clone()
+                    .map_err(|e| RepoError::io("open the copy of", path, e))?;
                 head = copy.head.clone();
                 live_copy = Some(copy);
             }
@@ -302,11 +342,18 @@ impl Walker {
             progress: self.progress.clone(),
             count: counter.clone(),
         };
-        let mut chunker = Chunker::new(source, &head, &self.repo.config, self.repo.keys.chunker_seed);
+        let mut chunker = Chunker::new(
+            source,
+            &head,
+            &self.repo.config,
+            self.repo.keys.chunker_seed,
+        );
         let mut content = Vec::new();
         loop {
             match chunker.next_chunk() {
-                Ok(Some(chunk)) => content.push(self.pipeline.save(BlobType::Data, chunk, compress)?.0),
+                Ok(Some(chunk)) => {
+                    content.push(self.pipeline.save(BlobType::Data, chunk, compress)?.0)
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.problem(path, ProblemKind::Unreadable, format!("read failed: {e}"));
@@ -317,7 +364,9 @@ impl Walker {
         drop(chunker);
         let bytes = counter.get();
         self.summary.bytes_read += bytes;
-        let after = file.metadata().map_err(|e| RepoError::io("read metadata of", path, e))?;
+        let after = file
+            .metadata()
+            .map_err(|e| RepoError::io("read metadata of", path, e))?;
         // The copy of a database is consistent however the file changed meanwhile.
         let changed = live_copy.is_none()
             && (after.len() != before.len()
@@ -351,7 +400,9 @@ impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count.set(self.count.get() + n as u64);
-        self.progress.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        self.progress
+            .bytes_read
+            .fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -398,8 +449,14 @@ fn node_from_metadata(name: Vec<u8>, m: &Metadata) -> Node {
         name,
         kind,
         mode: m.mode(),
-        mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
-        ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+        mtime_ns: m
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.mtime_nsec()),
+        ctime_ns: m
+            .ctime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.ctime_nsec()),
         uid: m.uid(),
         gid: m.gid(),
         size: if kind == NodeKind::File { m.len() } else { 0 },

@@ -1,0 +1,215 @@
+//! `haven` repository commands given unusual input or a damaged repository: loose
+//! key file modes, missing folders, mistyped paths, closed pipes, damaged snapshots
+//! and index files.
+
+mod repo_common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use repo_common::*;
+
+#[test]
+fn key_file_readable_by_others_warns() {
+    let env = Env::init();
+    fs::set_permissions(&env.key_file, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.haven("snapshots", &[]);
+    assert_success(&out);
+    let key_file = env.key_file.display().to_string();
+    let expected = format!("key file {key_file} has mode 644, so other users can read it");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("chmod 600 {key_file}")),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::set_permissions(&env.key_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = env.haven("snapshots", &[]);
+    assert_success(&out);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn mistyped_repo_path_creates_nothing() {
+    let env = Env::init();
+    let data = env.path("data");
+    fs::create_dir_all(&data).unwrap();
+    let file = env.path("plain-file");
+    fs::write(&file, b"not a repository").unwrap();
+    let missing = env.path("nope");
+    let key_file = env.key_file.to_str().unwrap();
+
+    for command in ["snapshots", "ls", "check"] {
+        let mut args = vec![command, "--repo", "", "--key-file", key_file];
+        if command == "ls" {
+            args.push("latest");
+        }
+        args[2] = missing.to_str().unwrap();
+        let out = run(&args);
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("does not exist"),
+            "{command}: {}",
+            stderr(&out)
+        );
+        assert!(!missing.exists(), "{command} created {}", missing.display());
+
+        args[2] = data.to_str().unwrap();
+        let out = run(&args);
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("not a haven repository"),
+            "{command}: {}",
+            stderr(&out)
+        );
+        assert!(!data.join(".tmp").exists(), "{command} created data/.tmp");
+
+        args[2] = file.to_str().unwrap();
+        let out = run(&args);
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("is a file, not a repository folder"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn restore_latest_names_damaged_newer_snapshot() {
+    let env = Env::init();
+    let source = env.path("source");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.txt"), b"first").unwrap();
+    let first = backup_json(&env, &[&source]);
+    fs::write(source.join("a.txt"), b"second").unwrap();
+    let second = backup_json(&env, &[&source]);
+    let first_id = first["snapshot_id"].as_str().unwrap();
+    let second_id = second["snapshot_id"].as_str().unwrap();
+    let damaged = env.repo.join("snapshots").join(second_id);
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[50] ^= 1;
+    fs::write(&damaged, bytes).unwrap();
+
+    let target = env.path("restored");
+    let out = env.haven("restore", &["latest", "--target", target.to_str().unwrap()]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains(second_id), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&first_id[..8]), "{}", stderr(&out));
+    assert_eq!(fs::read(target.join("source/a.txt")).unwrap(), b"first");
+}
+
+#[test]
+fn init_creates_missing_key_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("config/haven/key");
+    let out = run(&[
+        "init",
+        "--repo",
+        dir.path().join("repo").to_str().unwrap(),
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    assert!(key_file.is_file());
+    let mode = fs::metadata(dir.path().join("config/haven"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    // The same path again: the message names the existing file.
+    let out = run(&[
+        "init",
+        "--repo",
+        dir.path().join("repo2").to_str().unwrap(),
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}
+
+#[test]
+fn backup_json_into_closed_pipe_exits_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let env = Env::init();
+    let source = env.path("source");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.txt"), b"content").unwrap();
+    let mut child = Command::new(HAVEN)
+        .args(["backup", "--json", "--repo"])
+        .arg(&env.repo)
+        .arg("--key-file")
+        .arg(&env.key_file)
+        .arg(&source)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once, as `head -c1` does after its first byte.
+    drop(child.stdout.take());
+    let mut errors = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut errors)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{errors}");
+    assert!(!errors.contains("panicked"), "{errors}");
+}
+
+#[test]
+fn damaged_index_is_named_by_check_and_restore() {
+    let env = Env::init();
+    let source = env.path("source");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.bin"), random_bytes(3, 100_000)).unwrap();
+    backup_json(&env, &[&source]);
+    let index = fs::read_dir(env.repo.join("index"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = fs::read(&index).unwrap();
+    bytes[60] ^= 1;
+    fs::write(&index, bytes).unwrap();
+    let name = index.file_name().unwrap().to_str().unwrap();
+
+    let check = env.haven("check", &[]);
+    let text = format!("{}{}", stdout(&check), stderr(&check));
+    assert!(text.contains(name), "{text}");
+    assert!(text.contains("re-index"), "{text}");
+    assert!(!text.contains("interrupted backup"), "{text}");
+
+    let target = env.path("restored");
+    let restore = env.haven("restore", &["latest", "--target", target.to_str().unwrap()]);
+    assert!(stderr(&restore).contains(name), "{}", stderr(&restore));
+    assert!(
+        stderr(&restore).contains("haven backup"),
+        "{}",
+        stderr(&restore)
+    );
+}
+
+#[test]
+fn snapshots_column_is_data_read() {
+    let env = Env::init();
+    let source = env.path("source");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.txt"), b"content").unwrap();
+    backup_json(&env, &[&source]);
+    backup_json(&env, &[&source]);
+    let out = env.haven("snapshots", &[]);
+    assert_success(&out);
+    let header = stdout(&out).lines().next().unwrap_or_default().to_string();
+    // An unchanged backup reads 0 bytes, so the column says what it counts.
+    assert!(header.contains("data read"), "{header}");
+    assert!(!header.contains("size"), "{header}");
+}
