@@ -88,7 +88,7 @@ fn killed_backups_leave_a_consistent_repository() {
         // Half the runs die at a random time, maybe before their first pack; the
         // others right after their first or second new pack, so progress is kept
         // even on a slow machine.
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             std::thread::sleep(Duration::from_millis(rng.next() % MAX_DELAY_MS));
         } else {
             let target = count_files(&env.repo.join("data")) + 1 + (rng.next() % 2) as usize;
