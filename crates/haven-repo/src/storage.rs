@@ -1,6 +1,6 @@
 //! The storage backend: six operations on whole objects, through Apache OpenDAL.
 //!
-//! Everything above this module sees only [`Storage`], so adding S3, WebDAV or Google
+//! Everything above this module uses only [`Storage`], so adding S3, WebDAV or Google
 //! Drive is a new arm in [`Storage::open`], not a change to the repository code.
 
 use std::path::Path;
@@ -138,7 +138,7 @@ impl Storage {
     }
 
     /// Writes a whole object. On a local folder it is written under `.tmp/` and
-    /// renamed, so the final name never holds a partial object.
+    /// renamed, so the final name never contains a partial object.
     pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
         self.operator
             .write(path, bytes)
