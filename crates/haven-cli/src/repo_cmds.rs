@@ -3,6 +3,7 @@
 mod backup;
 mod check;
 mod format;
+mod import;
 mod init;
 mod inspect;
 mod restore;
@@ -56,8 +57,11 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub sqlite: sqlite_args::SqliteArgs,
 
+    #[command(flatten)]
+    pub import: import::ImportArgs,
+
     /// Files and folders to back up.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "import_whatsapp")]
     pub paths: Vec<PathBuf>,
 }
 

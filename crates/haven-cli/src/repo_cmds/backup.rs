@@ -19,6 +19,16 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Ok(repo) => repo,
         Err(e) => return e.into_exit(),
     };
+    let imported = match args.import.decrypt().await {
+        Ok(imported) => imported,
+        Err(e) => return import_error_exit(e),
+    };
+    let mut paths = args.paths.clone();
+    let mut recorded_paths = Vec::new();
+    if let Some(imported) = &imported {
+        paths.push(imported.folder.clone());
+        recorded_paths.push((imported.folder.clone(), imported.source.clone()));
+    }
     let progress = Arc::new(BackupProgress::default());
     let bar = std::io::stderr()
         .is_terminal()
@@ -27,9 +37,11 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         tags: args.tags.clone(),
         progress: Some(progress.clone()),
         sqlite: args.sqlite.options(),
+        recorded_paths,
         ..BackupOptions::default()
     };
-    let result = repo.backup(&args.paths, options).await;
+    let result = repo.backup(&paths, options).await;
+    drop(imported);
     if let Some((bar, ticker)) = bar {
         ticker.abort();
         bar.finish_and_clear();
@@ -62,6 +74,20 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     } else {
         Ok(ExitCode::from(crate::EXIT_DAMAGED))
     }
+}
+
+/// Prints why the WhatsApp import failed; a damaged or truncated file exits with the
+/// damaged code, as `haven whatsapp decrypt` does.
+fn import_error_exit(error: anyhow::Error) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {error:#}");
+    let damaged = error
+        .downcast_ref::<haven_whatsapp::Error>()
+        .is_some_and(|e| e.is_damaged());
+    Ok(ExitCode::from(if damaged {
+        crate::EXIT_DAMAGED
+    } else {
+        1
+    }))
 }
 
 fn start_bar(progress: Arc<BackupProgress>) -> (ProgressBar, tokio::task::JoinHandle<()>) {

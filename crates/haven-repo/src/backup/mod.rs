@@ -65,6 +65,10 @@ pub struct BackupOptions {
     pub workers: usize,
     /// How SQLite databases are copied.
     pub sqlite: SqliteOptions,
+    /// Paths to record in the snapshot in place of a source path, as (source, recorded)
+    /// pairs. An import that backs up a decrypted copy from a temporary folder records
+    /// the original file, so the snapshot names what the user gave.
+    pub recorded_paths: Vec<(PathBuf, PathBuf)>,
     #[doc(hidden)]
     pub hook: Option<FileHook>,
 }
@@ -81,6 +85,7 @@ impl Default for BackupOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             sqlite: SqliteOptions::default(),
+            recorded_paths: Vec::new(),
             hook: None,
         }
     }
@@ -136,7 +141,7 @@ impl Repository {
         let hostname = options.hostname.clone().unwrap_or_else(system_hostname);
         let raw_paths: Vec<Vec<u8>> = paths
             .iter()
-            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .map(|p| recorded_path(p, &options.recorded_paths))
             .collect();
         let parent = self
             .choose_parent(&options.parent, &hostname, &raw_paths)
@@ -298,6 +303,15 @@ fn normalize_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         out.push(absolute);
     }
     Ok(out)
+}
+
+/// The bytes recorded in the snapshot for the source path `path`.
+fn recorded_path(path: &Path, aliases: &[(PathBuf, PathBuf)]) -> Vec<u8> {
+    let recorded = aliases
+        .iter()
+        .find(|(source, _)| std::path::absolute(source).is_ok_and(|s| s == path))
+        .map_or(path, |(_, recorded)| recorded.as_path());
+    recorded.as_os_str().as_bytes().to_vec()
 }
 
 fn now_ns() -> i64 {
