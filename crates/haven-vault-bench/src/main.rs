@@ -65,7 +65,7 @@ struct RunArgs {
     #[arg(long)]
     tenant_key: PathBuf,
     /// The tenant's signature algorithm: HS256 or EdDSA.
-    #[arg(long, default_value = "HS256")]
+    #[arg(long, default_value = "EdDSA")]
     tenant_alg: haven_vault_auth::TenantAlg,
     /// Number of accounts enrolled before the run, at least --concurrency; each costs
     /// one Argon2id evaluation.
@@ -149,7 +149,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.accounts < args.concurrency.max(1) {
         bail!(
             "--accounts {} is below --concurrency {}: give every client its own accounts, \
-             because concurrent logins to one account replace each other's sessions",
+             so that the run measures independent recoveries",
             args.accounts,
             args.concurrency
         );

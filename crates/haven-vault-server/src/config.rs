@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::ratelimit::Rate;
 
+/// Default days after which an unused phantom record is removed.
+pub const PHANTOM_EXPIRY_DAYS: u64 = 90;
+
 /// Certificate and private key files (PEM) for TLS.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -30,6 +33,8 @@ pub struct ServerConfig {
     pub address_rate: Rate,
     /// Most record changes per durable commit.
     pub max_batch: usize,
+    /// A phantom record unused for this long is removed; `None` keeps phantoms.
+    pub phantom_expiry: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -55,6 +60,7 @@ impl ServerConfig {
                 burst: 400,
             },
             max_batch: 256,
+            phantom_expiry: Some(Duration::from_secs(PHANTOM_EXPIRY_DAYS * 86_400)),
         }
     }
 }

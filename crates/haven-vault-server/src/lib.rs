@@ -22,7 +22,7 @@ mod store;
 mod token_cache;
 mod writer;
 
-pub use config::{ServerConfig, TlsFiles};
+pub use config::{ServerConfig, TlsFiles, PHANTOM_EXPIRY_DAYS};
 pub use ratelimit::Rate;
 pub use secrets::{SecretsError, SECRETS_FILE};
 pub use serve::{init_vault, ServeError, Vault};

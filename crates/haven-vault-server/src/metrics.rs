@@ -15,6 +15,7 @@ pub struct Metrics {
     pub records_erased: AtomicU64,
     pub records_enrolled: AtomicU64,
     pub records_damaged: AtomicU64,
+    pub phantoms_expired: AtomicU64,
     pub commits: AtomicU64,
     pub committed_commands: AtomicU64,
 }
@@ -84,6 +85,11 @@ impl Metrics {
                 "records_damaged",
                 "Sealed records that failed authentication when read.",
                 &self.records_damaged,
+            ),
+            (
+                "phantoms_expired",
+                "Phantom records (guess counters of accounts without a record) removed after going unused for the phantom expiry.",
+                &self.phantoms_expired,
             ),
             (
                 "commits",

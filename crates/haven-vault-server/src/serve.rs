@@ -164,6 +164,10 @@ impl Vault {
             tracing::info!("shutting down: finishing open requests");
             shutdown_handle.graceful_shutdown(Some(Duration::from_secs(5)));
         });
+        let expiry = self
+            .config
+            .phantom_expiry
+            .map(|expiry| tokio::spawn(expire_phantoms(self.app.writer.clone(), expiry)));
         let result = match &self.config.tls {
             Some(tls) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
@@ -191,7 +195,34 @@ impl Vault {
                     .await
             }
         };
+        if let Some(task) = expiry {
+            task.abort();
+        }
         result.map_err(ServeError::Serve)
+    }
+}
+
+/// Maximum phantom records removed in one commit, so one pass does not hold up the
+/// guess charges queued behind it for long.
+const PHANTOMS_PER_COMMIT: usize = 10_000;
+
+/// Removes phantom records unused for `expiry`, checking every eighth of `expiry`
+/// (between once a second and once an hour).
+async fn expire_phantoms(writer: crate::writer::Writer, expiry: Duration) {
+    let period = (expiry / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        tokio::time::sleep(period).await;
+        let cutoff = crate::api::unix_now().saturating_sub(expiry.as_secs());
+        loop {
+            match writer.expire_phantoms(cutoff, PHANTOMS_PER_COMMIT).await {
+                Ok(removed) if removed as usize == PHANTOMS_PER_COMMIT => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "removing expired phantom records failed; retrying later");
+                    break;
+                }
+            }
+        }
     }
 }
 

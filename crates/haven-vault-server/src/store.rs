@@ -10,6 +10,11 @@ use crate::record::{Damaged, Record, RecordKeys};
 /// Table key: keyed hash of the credential identifier; value: the sealed record.
 pub(crate) const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 
+/// Table key of each phantom record; value: the Unix time in seconds of the last
+/// login start or finish that wrote it. Phantoms not written for longer than the
+/// configured expiry are removed by [`crate::writer::Writer::expire_phantoms`].
+pub(crate) const PHANTOM_SEEN: TableDefinition<&[u8], u64> = TableDefinition::new("phantom_seen");
+
 /// File name of the records database inside the data folder.
 pub const DATABASE_FILE: &str = "records.redb";
 
@@ -74,6 +79,7 @@ impl Store {
         })?;
         let txn = db.begin_write().map_err(io_error)?;
         txn.open_table(RECORDS).map_err(io_error)?;
+        txn.open_table(PHANTOM_SEEN).map_err(io_error)?;
         txn.commit().map_err(io_error)?;
         Ok(Self {
             db: Arc::new(db),

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{bump, Metrics};
 use crate::record::{PendingSession, RealRecord, Record, RecordKeys};
-use crate::store::{io_error, AccountRef, Store, StoreError, RECORDS};
+use crate::store::{io_error, AccountRef, Store, StoreError, PHANTOM_SEEN, RECORDS};
 
 /// Result of charging a login start.
 #[derive(Debug)]
@@ -70,6 +70,11 @@ enum Command {
     Delete {
         account: AccountRef,
         reply: Reply<()>,
+    },
+    ExpirePhantoms {
+        cutoff: u64,
+        limit: usize,
+        reply: Reply<u64>,
     },
 }
 
@@ -167,6 +172,17 @@ impl Writer {
     pub async fn delete(&self, account: AccountRef) -> Result<(), StoreError> {
         self.call(|reply| Command::Delete { account, reply }).await
     }
+
+    /// Removes up to `limit` phantom records last written before `cutoff` (Unix
+    /// seconds) and returns how many it removed.
+    pub async fn expire_phantoms(&self, cutoff: u64, limit: usize) -> Result<u64, StoreError> {
+        self.call(|reply| Command::ExpirePhantoms {
+            cutoff,
+            limit,
+            reply,
+        })
+        .await
+    }
 }
 
 struct WriterThread {
@@ -189,6 +205,7 @@ struct Effects {
     succeeded: bool,
     enrolled: bool,
     damaged: bool,
+    phantoms_expired: u64,
 }
 
 fn defer<T: Send + 'static>(
@@ -256,6 +273,10 @@ impl WriterThread {
                 bump(counter);
             }
         }
+        metrics.phantoms_expired.fetch_add(
+            effects.phantoms_expired,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     fn apply_batch(
@@ -268,8 +289,10 @@ impl WriterThread {
             .map_err(io_error)?;
         {
             let mut table = txn.open_table(RECORDS).map_err(io_error)?;
+            let mut seen = txn.open_table(PHANTOM_SEEN).map_err(io_error)?;
             let mut ops = Ops {
                 table: &mut table,
+                seen: &mut seen,
                 keys: &self.store.keys,
                 phantom: self.phantom,
             };
@@ -284,6 +307,7 @@ impl WriterThread {
 /// The record logic of each command, inside the batch's write transaction.
 struct Ops<'t, 'txn> {
     table: &'t mut Table<'txn, &'static [u8], &'static [u8]>,
+    seen: &'t mut Table<'txn, &'static [u8], u64>,
     keys: &'t RecordKeys,
     phantom: PhantomPolicy,
 }
@@ -324,6 +348,18 @@ impl Ops<'_, '_> {
                 let effects = self.delete(&account)?;
                 defer(reply, Ok(()), effects)
             }
+            Command::ExpirePhantoms {
+                cutoff,
+                limit,
+                reply,
+            } => {
+                let removed = self.expire_phantoms(cutoff, limit)?;
+                let effects = Effects {
+                    phantoms_expired: removed,
+                    ..Effects::default()
+                };
+                defer(reply, Ok(removed), effects)
+            }
         })
     }
 
@@ -359,6 +395,25 @@ impl Ops<'_, '_> {
         self.table
             .insert(account.table_key.as_slice(), sealed.as_slice())
             .map_err(io_error)?;
+        if matches!(record, Record::Real(_)) {
+            self.seen
+                .remove(account.table_key.as_slice())
+                .map_err(io_error)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a phantom record and notes `now` as its last use.
+    fn write_phantom(
+        &mut self,
+        account: &AccountRef,
+        guesses_used: u32,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.write(account, &Record::Phantom { guesses_used })?;
+        self.seen
+            .insert(account.table_key.as_slice(), now)
+            .map_err(io_error)?;
         Ok(())
     }
 
@@ -366,7 +421,34 @@ impl Ops<'_, '_> {
         self.table
             .remove(account.table_key.as_slice())
             .map_err(io_error)?;
+        self.seen
+            .remove(account.table_key.as_slice())
+            .map_err(io_error)?;
         Ok(())
+    }
+
+    /// Removes up to `limit` phantoms whose last use is before `cutoff`. A key in
+    /// the phantom table always names a phantom record: writing a real record or
+    /// removing the record removes the key in the same transaction.
+    fn expire_phantoms(&mut self, cutoff: u64, limit: usize) -> Result<u64, StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.seen.iter().map_err(io_error)? {
+            let (key, last_used) = entry.map_err(io_error)?;
+            if last_used.value() < cutoff {
+                expired.push(key.value().to_vec());
+                if expired.len() >= limit {
+                    break;
+                }
+            }
+        }
+        for key in &expired {
+            self.table.remove(key.as_slice()).map_err(io_error)?;
+            self.seen.remove(key.as_slice()).map_err(io_error)?;
+        }
+        if !expired.is_empty() {
+            tracing::info!(removed = expired.len(), "expired phantom records removed");
+        }
+        Ok(expired.len() as u64)
     }
 
     fn damaged() -> (Result<ChargeOutcome, StoreError>, Effects) {
@@ -436,7 +518,7 @@ impl Ops<'_, '_> {
         } else {
             phantom_used + 1
         };
-        self.write(account, &Record::Phantom { guesses_used: used })?;
+        self.write_phantom(account, used, now)?;
         Ok((
             Ok(ChargeOutcome::Dummy {
                 ksf_version: self.phantom.ksf_version,
@@ -496,8 +578,8 @@ impl Ops<'_, '_> {
                 self.write(account, &Record::Real(record))?;
                 rejected(remaining)
             }
-            Some(phantom @ Record::Phantom { guesses_used }) => {
-                self.write(account, &phantom)?;
+            Some(Record::Phantom { guesses_used }) => {
+                self.write_phantom(account, guesses_used, now)?;
                 rejected(self.phantom.guess_limit.saturating_sub(guesses_used))
             }
             None => rejected(self.phantom.guess_limit),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use haven_vault_server::{Rate, ServerConfig, TlsFiles, Vault};
+use haven_vault_server::{Rate, ServerConfig, TlsFiles, Vault, PHANTOM_EXPIRY_DAYS};
 
 use super::KekArgs;
 
@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// Most record changes per durable commit (group commit batch size).
     #[arg(long, value_name = "N", default_value_t = 256)]
     max_batch: usize,
+    /// Seconds after which a phantom record (the guess counter the vault keeps for an
+    /// account without a record) is removed if no login used it; 0 keeps phantoms.
+    /// The default is 90 days.
+    #[arg(long, value_name = "SECONDS", default_value_t = PHANTOM_EXPIRY_DAYS * 86_400)]
+    phantom_expiry: u64,
 }
 
 impl ServeArgs {
@@ -92,6 +97,8 @@ impl ServeArgs {
             burst: self.address_burst,
         };
         config.max_batch = self.max_batch;
+        config.phantom_expiry =
+            (self.phantom_expiry > 0).then(|| Duration::from_secs(self.phantom_expiry));
         config
     }
 }
