@@ -8,7 +8,6 @@
 //! and `recover/finish` (KE3 check, counter reset, key release).
 
 mod flow;
-mod server_cost;
 mod stats;
 mod suite;
 
@@ -36,12 +35,6 @@ struct Cli {
 enum Command {
     /// Enroll accounts, then run concurrent recoveries and report throughput and latency.
     Run(RunArgs),
-    /// Time the server-side cryptography of one recovery on one thread.
-    ServerCost {
-        /// Number of timed runs of each step.
-        #[arg(long, default_value_t = 2000)]
-        rounds: u32,
-    },
     /// Time the client's Argon2id key stretching at a parameter version.
     Ksf {
         /// Number of evaluations to time.
@@ -93,7 +86,6 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Ksf { rounds, version } => time_ksf(rounds, version),
-        Command::ServerCost { rounds } => server_cost::run(rounds),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
