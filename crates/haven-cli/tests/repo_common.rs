@@ -138,3 +138,11 @@ pub fn backup_json(env: &Env, paths: &[&Path]) -> serde_json::Value {
     assert_success(&out);
     serde_json::from_slice(&out.stdout).expect("backup --json prints JSON")
 }
+
+/// Returns how many snapshots `haven snapshots --json` lists.
+pub fn snapshot_count(env: &Env) -> usize {
+    let out = env.haven("snapshots", &["--json"]);
+    assert_success(&out);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list.as_array().unwrap().len()
+}

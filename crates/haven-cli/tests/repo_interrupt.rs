@@ -172,13 +172,6 @@ fn count_files(dir: &std::path::Path) -> usize {
         .sum()
 }
 
-fn snapshot_count(env: &Env) -> usize {
-    let out = env.haven("snapshots", &["--json"]);
-    assert_success(&out);
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    list.as_array().unwrap().len()
-}
-
 #[test]
 fn file_growing_during_backup_is_reported() {
     let env = Env::init();

@@ -7,7 +7,7 @@ mod repo_common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use repo_common::{assert_exit, assert_success, run, stderr, Env};
+use repo_common::{assert_exit, assert_success, run, snapshot_count, stderr, Env};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER_KEY: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
@@ -50,157 +50,141 @@ fn assert_same_messages(restored: &Path, original: &Path) {
     assert!(got == messages(original), "the restored rows differ");
 }
 
-/// Writes msgstore.db and msgstore.db.crypt15 (under `KEY`) in the env's folder.
-fn crypt15(env: &Env) -> (PathBuf, PathBuf) {
-    let db = env.path("msgstore.db");
-    message_db(&db);
-    let backup = env.path("msgstore.db.crypt15");
-    let out = run(&[
-        "whatsapp",
-        "encrypt",
-        "--key",
-        KEY,
-        db.to_str().unwrap(),
-        backup.to_str().unwrap(),
-    ]);
-    assert_success(&out);
-    (db, backup)
+/// A repository, a message database, its `.crypt15` backup under `KEY`, and an empty
+/// folder that the import uses as TMPDIR.
+struct Case {
+    env: Env,
+    db: PathBuf,
+    backup: PathBuf,
+    tmp: PathBuf,
 }
 
-/// `haven backup` with the import, a private TMPDIR, and the given extra arguments.
-fn import(env: &Env, backup: &Path, tmp: &Path, rest: &[&str]) -> Output {
-    let mut args = vec![
-        "backup".to_string(),
-        "--repo".into(),
-        env.repo.to_str().unwrap().into(),
-        "--key-file".into(),
-        env.key_file.to_str().unwrap().into(),
-        "--import-whatsapp".into(),
-        backup.to_str().unwrap().into(),
-    ];
-    args.extend(rest.iter().map(|s| s.to_string()));
-    std::process::Command::new(repo_common::HAVEN)
-        .args(&args)
-        .env("TMPDIR", tmp)
-        .env_remove("HAVEN_REPO")
-        .env_remove("HAVEN_KEY")
-        .env_remove("HAVEN_KEY_FILE")
-        .env_remove("HAVEN_WHATSAPP_KEY")
-        .output()
-        .unwrap()
-}
+impl Case {
+    fn new() -> Self {
+        let env = Env::init();
+        let db = env.path("msgstore.db");
+        message_db(&db);
+        let backup = env.path("msgstore.db.crypt15");
+        let out = run(&[
+            "whatsapp",
+            "encrypt",
+            "--key",
+            KEY,
+            db.to_str().unwrap(),
+            backup.to_str().unwrap(),
+        ]);
+        assert_success(&out);
+        let tmp = env.path("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        Self {
+            env,
+            db,
+            backup,
+            tmp,
+        }
+    }
 
-fn snapshot_count(env: &Env) -> usize {
-    let out = env.haven("snapshots", &["--json"]);
-    assert_success(&out);
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    list.as_array().unwrap().len()
+    /// Runs `haven backup --import-whatsapp` with the case's TMPDIR and `rest`.
+    fn import(&self, rest: &[&str]) -> Output {
+        let env = &self.env;
+        std::process::Command::new(repo_common::HAVEN)
+            .args(["backup", "--repo", env.repo.to_str().unwrap()])
+            .args(["--key-file", env.key_file.to_str().unwrap()])
+            .args(["--import-whatsapp", self.backup.to_str().unwrap()])
+            .args(rest)
+            .env("TMPDIR", &self.tmp)
+            .env_remove("HAVEN_REPO")
+            .env_remove("HAVEN_KEY")
+            .env_remove("HAVEN_KEY_FILE")
+            .env_remove("HAVEN_WHATSAPP_KEY")
+            .output()
+            .unwrap()
+    }
+
+    /// Restores the latest snapshot and returns the restore folder.
+    fn restore(&self) -> PathBuf {
+        let target = self.env.path("restored");
+        let out = self
+            .env
+            .haven("restore", &["latest", "--target", target.to_str().unwrap()]);
+        assert_success(&out);
+        target
+    }
+
+    /// Checks that a failed import wrote no snapshot and left no decrypted copy.
+    fn assert_nothing_left(&self) {
+        assert_eq!(snapshot_count(&self.env), 0);
+        assert_eq!(std::fs::read_dir(&self.tmp).unwrap().count(), 0);
+    }
 }
 
 #[test]
 fn imported_database_restores_identical() {
-    let env = Env::init();
-    let (db, backup) = crypt15(&env);
-    let media = env.path("media");
+    let case = Case::new();
+    let media = case.env.path("media");
     std::fs::create_dir(&media).unwrap();
     std::fs::write(media.join("photo.jpg"), b"not really a photo").unwrap();
-    let tmp = env.path("tmp");
-    std::fs::create_dir(&tmp).unwrap();
 
-    let out = import(
-        &env,
-        &backup,
-        &tmp,
-        &["--whatsapp-key", KEY, media.to_str().unwrap()],
-    );
+    let out = case.import(&["--whatsapp-key", KEY, media.to_str().unwrap()]);
     assert_success(&out);
     assert_eq!(
-        std::fs::read_dir(&tmp).unwrap().count(),
+        std::fs::read_dir(&case.tmp).unwrap().count(),
         0,
         "decrypted copy left in TMPDIR"
     );
 
-    let out = env.haven("snapshots", &["--json"]);
+    let out = case.env.haven("snapshots", &["--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths = list[0]["paths"].to_string();
     assert!(paths.contains("msgstore.db.crypt15"), "{paths}");
     assert!(!paths.contains("haven-import-"), "{paths}");
 
-    let target = env.path("restored");
-    assert_success(&env.haven("restore", &["latest", "--target", target.to_str().unwrap()]));
-    assert_same_messages(&target.join("whatsapp/msgstore.db"), &db);
+    let target = case.restore();
+    assert_same_messages(&target.join("whatsapp/msgstore.db"), &case.db);
     assert!(std::fs::read(target.join("media/photo.jpg")).unwrap() == b"not really a photo");
 }
 
 #[test]
 fn key_file_opens_the_import() {
-    let env = Env::init();
-    let (db, backup) = crypt15(&env);
-    let key_file = env.path("key.txt");
+    let case = Case::new();
+    let key_file = case.env.path("key.txt");
     std::fs::write(&key_file, KEY).unwrap();
-    let tmp = env.path("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let out = import(
-        &env,
-        &backup,
-        &tmp,
-        &["--whatsapp-key-file", key_file.to_str().unwrap()],
-    );
-    assert_success(&out);
-    let target = env.path("restored");
-    assert_success(&env.haven("restore", &["latest", "--target", target.to_str().unwrap()]));
-    assert_same_messages(&target.join("whatsapp/msgstore.db"), &db);
+    assert_success(&case.import(&["--whatsapp-key-file", key_file.to_str().unwrap()]));
+    let target = case.restore();
+    assert_same_messages(&target.join("whatsapp/msgstore.db"), &case.db);
 }
 
 #[test]
 fn wrong_key_writes_no_snapshot() {
-    let env = Env::init();
-    let (_, backup) = crypt15(&env);
-    let tmp = env.path("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let out = import(&env, &backup, &tmp, &["--whatsapp-key", OTHER_KEY]);
+    let case = Case::new();
+    let out = case.import(&["--whatsapp-key", OTHER_KEY]);
     assert_exit(&out, 1);
-    assert!(
-        stderr(&out).contains("does not open this backup"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        !stderr(&out).contains(OTHER_KEY),
-        "the key must not be printed"
-    );
-    assert_eq!(snapshot_count(&env), 0);
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    let err = stderr(&out);
+    assert!(err.contains("does not open this backup"), "{err}");
+    assert!(!err.contains(OTHER_KEY), "the key must not be printed");
+    case.assert_nothing_left();
 }
 
 #[test]
 fn damaged_backup_exits_as_damaged() {
-    let env = Env::init();
-    let (_, backup) = crypt15(&env);
-    let mut bytes = std::fs::read(&backup).unwrap();
+    let case = Case::new();
+    let mut bytes = std::fs::read(&case.backup).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
-    std::fs::write(&backup, bytes).unwrap();
-    let tmp = env.path("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let out = import(&env, &backup, &tmp, &["--whatsapp-key", KEY]);
-    assert_exit(&out, 3);
-    assert_eq!(snapshot_count(&env), 0);
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    std::fs::write(&case.backup, bytes).unwrap();
+    assert_exit(&case.import(&["--whatsapp-key", KEY]), 3);
+    case.assert_nothing_left();
 }
 
 #[test]
 fn missing_key_is_named() {
-    let env = Env::init();
-    let (_, backup) = crypt15(&env);
-    let tmp = env.path("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let out = import(&env, &backup, &tmp, &[]);
+    let case = Case::new();
+    let out = case.import(&[]);
     assert_exit(&out, 1);
     assert!(
         stderr(&out).contains("--whatsapp-key-file"),
         "{}",
         stderr(&out)
     );
-    assert_eq!(snapshot_count(&env), 0);
+    case.assert_nothing_left();
 }
