@@ -144,6 +144,18 @@ fn check_local_repository(location: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Like `println!`, through [`print_stdout`]: a closed stdout is ignored, other write
+/// errors return from the enclosing function.
+macro_rules! outln {
+    () => {
+        $crate::common::print_stdout("")?
+    };
+    ($($arg:tt)*) => {
+        $crate::common::print_stdout(&format!($($arg)*))?
+    };
+}
+pub(crate) use outln;
+
 /// Writes `text` and a newline to stdout. A closed pipe (for example `| head -c1`)
 /// is ignored, so the command still finishes its work and returns its exit code.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {

@@ -131,26 +131,22 @@ fn init_creates_missing_key_folder() {
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
 }
 
-#[test]
-fn backup_json_into_closed_pipe_exits_quietly() {
+/// Runs `haven <args> --repo R --key-file F` with stdout closed at once, as `head -c1`
+/// does after its first byte, and checks that it exits 0 without a panic.
+fn assert_closed_pipe_is_quiet(env: &Env, args: &[&str]) {
     use std::io::Read;
     use std::process::{Command, Stdio};
 
-    let env = Env::init();
-    let source = env.path("source");
-    fs::create_dir_all(&source).unwrap();
-    fs::write(source.join("a.txt"), b"content").unwrap();
     let mut child = Command::new(HAVEN)
-        .args(["backup", "--json", "--repo"])
+        .args(args)
+        .arg("--repo")
         .arg(&env.repo)
         .arg("--key-file")
         .arg(&env.key_file)
-        .arg(&source)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Close the read end at once, as `head -c1` does after its first byte.
     drop(child.stdout.take());
     let mut errors = String::new();
     child
@@ -160,8 +156,25 @@ fn backup_json_into_closed_pipe_exits_quietly() {
         .read_to_string(&mut errors)
         .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{errors}");
-    assert!(!errors.contains("panicked"), "{errors}");
+    assert_eq!(status.code(), Some(0), "{args:?}: {errors}");
+    assert!(!errors.contains("panicked"), "{args:?}: {errors}");
+}
+
+#[test]
+fn listings_into_closed_pipe_exit_quietly() {
+    let env = Env::init();
+    let source = env.path("source");
+    fs::create_dir_all(&source).unwrap();
+    // Enough entries that `ls` writes more than a pipe buffer holds.
+    for i in 0..2000 {
+        fs::write(source.join(format!("file-{i:04}.txt")), b"content").unwrap();
+    }
+    let source = source.to_str().unwrap();
+    assert_closed_pipe_is_quiet(&env, &["backup", "--json", source]);
+    assert_closed_pipe_is_quiet(&env, &["backup", source]);
+    assert_closed_pipe_is_quiet(&env, &["snapshots"]);
+    assert_closed_pipe_is_quiet(&env, &["snapshots", "--json"]);
+    assert_closed_pipe_is_quiet(&env, &["ls", "latest"]);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::format::bytes;
 use super::BackupArgs;
+use crate::common::outln;
 use crate::common::repo_error_exit;
 
 pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
@@ -53,7 +54,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         crate::common::print_stdout(&serde_json::to_string_pretty(&summary_json(&result))?)?;
     } else {
-        print_summary(&result);
+        print_summary(&result)?;
     }
     for problem in &result.problems {
         eprintln!(
@@ -129,23 +130,27 @@ fn summary_json(result: &BackupResult) -> serde_json::Value {
     })
 }
 
-fn print_summary(result: &BackupResult) {
+fn print_summary(result: &BackupResult) -> anyhow::Result<()> {
     let s = &result.snapshot.summary;
-    println!("snapshot {} saved", result.snapshot_id.short());
-    println!(
+    outln!("snapshot {} saved", result.snapshot_id.short());
+    outln!(
         "files: {} new, {} changed, {} unchanged; {} folders",
-        s.files_new, s.files_changed, s.files_unchanged, s.dirs
+        s.files_new,
+        s.files_changed,
+        s.files_unchanged,
+        s.dirs
     );
-    println!(
+    outln!(
         "read {}, wrote {} to storage in {:.1} s",
         bytes(s.bytes_read),
         bytes(s.bytes_written),
         s.duration_ms as f64 / 1000.0
     );
     if result.adopted_packs > 0 {
-        println!(
+        outln!(
             "reused {} packs left by an interrupted backup",
             result.adopted_packs
         );
     }
+    Ok(())
 }

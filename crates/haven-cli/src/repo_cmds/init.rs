@@ -11,6 +11,7 @@ use haven_crypto::BackupKey;
 use haven_repo::{InitOptions, Repository, Storage};
 
 use super::InitArgs;
+use crate::common::outln;
 
 pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let storage = Storage::open(&args.repo)?;
@@ -51,22 +52,24 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         .and_then(|_| key_file.sync_all())
         .with_context(|| format!("cannot write key file {}", key_file_path.display()))?;
 
-    println!(
+    outln!(
         "Created repository {} (id {}).",
         args.repo,
         &repo.id()[..16]
     );
-    println!(
+    outln!(
         "Backup key written to {} (mode 0600).",
         key_file_path.display()
     );
-    println!();
-    println!("Your 64-digit backup key:");
-    println!();
-    println!("    {}", digits.as_str());
-    println!();
-    println!("Write this key down and keep it somewhere safe. It is shown only once.");
-    println!("Without it (or a vault password) the backups cannot be restored.");
+    outln!();
+    outln!("Your 64-digit backup key:");
+    outln!();
+    // Formatted into a zeroized buffer, so no copy of the key stays on the heap.
+    let key_line = zeroize::Zeroizing::new(format!("    {}", digits.as_str()));
+    crate::common::print_stdout(&key_line)?;
+    outln!();
+    outln!("Write this key down and keep it somewhere safe. It is shown only once.");
+    outln!("Without it (or a vault password) the backups cannot be restored.");
 
     crate::key_cmds::enroll_after_init(&repo, &args.vault, &key_file_path).await?;
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::format::{bytes, utc_time};
 use super::{LsArgs, SnapshotsArgs};
-use crate::common::repo_error_exit;
+use crate::common::{print_stdout, repo_error_exit};
 
 pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
     let repo = match args.repo.open().await {
@@ -34,12 +34,12 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        print_stdout(&serde_json::to_string_pretty(&list)?)?;
     } else {
-        println!(
+        print_stdout(&format!(
             "{:<8}  {:<19}  {:<16}  {:>10}  paths",
             "id", "time (UTC)", "host", "data read"
-        );
+        ))?;
         for (id, s) in &snapshots {
             let paths: Vec<_> = s.paths.iter().map(|p| escape_name(p)).collect();
             let tags = if s.tags.is_empty() {
@@ -47,14 +47,14 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("  [{}]", s.tags.join(", "))
             };
-            println!(
+            print_stdout(&format!(
                 "{:<8}  {:<19}  {:<16}  {:>10}  {}{tags}",
                 id.short(),
                 utc_time(s.time_ns),
                 s.hostname,
                 bytes(s.summary.bytes_read),
                 paths.join(" ")
-            );
+            ))?;
         }
     }
     for damage in &damaged {
@@ -103,7 +103,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             line.push_str(" -> ");
             line.push_str(&escape_name(&node.link_target));
         }
-        println!("{line}");
+        print_stdout(&line)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use haven_repo::{ObjectId, Repository, RestoreOptions};
 
 use super::format::bytes;
 use super::RestoreArgs;
+use crate::common::outln;
 use crate::common::repo_error_exit;
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
@@ -31,7 +32,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         Ok(report) => report,
         Err(e) => return repo_error_exit(e),
     };
-    println!(
+    outln!(
         "restored snapshot {} into {}: {} files, {} folders, {}",
         snapshot.short(),
         args.target.display(),
