@@ -9,6 +9,7 @@
 
 mod backend;
 mod backup;
+mod blob_reader;
 mod browse;
 mod check;
 mod chunker;

@@ -1,6 +1,6 @@
 //! Restoring a snapshot into a folder.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use filetime::FileTime;
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::runtime::Handle;
 
 use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
-use crate::pack::BlobType;
 use crate::tree::{escape_name, Node, NodeKind, Tree};
 use crate::Repository;
 
@@ -273,18 +273,47 @@ impl Restorer {
             .map_err(|e| RepoError::io("create", target, e))?;
         let mut offset = 0u64;
         let mut damages = Vec::new();
-        for id in &node.content {
-            if self.zero_blobs.contains(id) {
-                if let Some(location) = self.repo.locate(id) {
-                    offset += location.raw_length;
-                    self.report.bytes += location.raw_length;
-                    continue;
+        // Chunks already known to be all zero are not read again: they stay holes.
+        let known_zero: Vec<bool> = node
+            .content
+            .iter()
+            .map(|id| self.zero_blobs.contains(id) && self.repo.locate(id).is_some())
+            .collect();
+        let to_load: Vec<ObjectId> = node
+            .content
+            .iter()
+            .zip(&known_zero)
+            .filter(|(_, zero)| !**zero)
+            .map(|(id, _)| *id)
+            .collect();
+        let repo = self.repo.clone();
+        let mut loads = Box::pin(repo.load_data_blobs(&to_load));
+        let mut loaded = VecDeque::new();
+        for (id, zero) in node.content.iter().zip(known_zero) {
+            if zero {
+                let raw_length = self.repo.locate(id).map_or(0, |l| l.raw_length);
+                offset += raw_length;
+                self.report.bytes += raw_length;
+                continue;
+            }
+            if loaded.is_empty() {
+                match self.handle.block_on(loads.next()) {
+                    Some(batch) => loaded.extend(batch?),
+                    None => {
+                        return Err(RepoError::Pipeline(format!(
+                            "the blob reader ended before blob {} of {}",
+                            id.short(),
+                            target.display()
+                        )))
+                    }
                 }
             }
-            match self
-                .handle
-                .block_on(self.repo.load_blob(BlobType::Data, id))
-            {
+            let Some((_, result)) = loaded.pop_front() else {
+                return Err(RepoError::Pipeline(
+                    "the blob reader yielded an empty batch".into(),
+                ));
+            };
+            match result {
                 Ok(data) => {
                     // Stale sidecars of a database would be applied to the restored
                     // file on its next open, so they go before its first page is written.
