@@ -55,74 +55,54 @@ fn assert_stored_plain(problems: &[FileProblem], expected_detail: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn corrupt_page_is_stored_plain() {
+/// Writes `source/broken.db` as `damage` makes it from a healthy database, backs the
+/// folder up and restores it. Checks that the file was stored plain with a warning
+/// that mentions `detail`, and restored byte for byte.
+async fn check_stored_plain(damage: impl FnOnce(Vec<u8>) -> Vec<u8>, detail: &str) {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
     fs::create_dir(&source).unwrap();
     let db = source.join("broken.db");
     write_database(&db);
-    let mut bytes = fs::read(&db).unwrap();
-    // Page 2 is the table's root page: overwriting it breaks the b-tree.
-    bytes[4096..8192].copy_from_slice(&random_bytes(99, 4096));
+    let bytes = damage(fs::read(&db).unwrap());
     fs::write(&db, &bytes).unwrap();
 
     let (problems, restored) = backup_and_restore(&source, "broken.db").await;
-    assert_stored_plain(&problems, "quick_check");
+    assert_stored_plain(&problems, detail);
     assert!(
         restored == bytes,
-        "the restored file differs from the corrupt source"
+        "the restored file differs from the damaged source"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_page_is_stored_plain() {
+    // Page 2 is the table's root page: overwriting it breaks the b-tree.
+    let damage = |mut bytes: Vec<u8>| {
+        bytes[4096..8192].copy_from_slice(&random_bytes(99, 4096));
+        bytes
+    };
+    check_stored_plain(damage, "quick_check").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_mid_page_is_stored_plain() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    fs::create_dir(&source).unwrap();
-    let db = source.join("broken.db");
-    write_database(&db);
-    let bytes = fs::read(&db).unwrap();
-    let cut = &bytes[..bytes.len() / 2 + 100];
-    fs::write(&db, cut).unwrap();
-
-    let (problems, restored) = backup_and_restore(&source, "broken.db").await;
-    assert_stored_plain(&problems, "truncated");
-    assert!(
-        restored == cut,
-        "the restored file differs from the truncated source"
-    );
+    let damage = |bytes: Vec<u8>| bytes[..bytes.len() / 2 + 100].to_vec();
+    check_stored_plain(damage, "truncated").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_at_page_boundary_is_stored_plain() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    fs::create_dir(&source).unwrap();
-    let db = source.join("broken.db");
-    write_database(&db);
-    let bytes = fs::read(&db).unwrap();
-    let cut = &bytes[..4096 * 10];
-    fs::write(&db, cut).unwrap();
-
-    let (problems, restored) = backup_and_restore(&source, "broken.db").await;
-    assert_stored_plain(&problems, "truncated");
-    assert!(
-        restored == cut,
-        "the restored file differs from the truncated source"
-    );
+    let damage = |bytes: Vec<u8>| bytes[..4096 * 10].to_vec();
+    check_stored_plain(damage, "truncated").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_only_file_is_stored_plain() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    fs::create_dir(&source).unwrap();
-    let mut bytes = b"SQLite format 3\0".to_vec();
-    bytes.extend_from_slice(b"not really a database");
-    fs::write(source.join("broken.db"), &bytes).unwrap();
-
-    let (problems, restored) = backup_and_restore(&source, "broken.db").await;
-    assert_stored_plain(&problems, "header is invalid");
-    assert_eq!(restored, bytes);
+    let damage = |_: Vec<u8>| {
+        let mut bytes = b"SQLite format 3\0".to_vec();
+        bytes.extend_from_slice(b"not really a database");
+        bytes
+    };
+    check_stored_plain(damage, "header is invalid").await;
 }

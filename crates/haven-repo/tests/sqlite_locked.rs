@@ -7,7 +7,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{new_repo, quiet_options, random_bytes};
-use haven_repo::{BackupOptions, LockedPolicy, ProblemKind, RestoreOptions, SqliteOptions};
+use haven_repo::{
+    BackupOptions, BackupResult, LockedPolicy, ProblemKind, RestoreOptions, SqliteOptions,
+};
 
 fn write_database(path: &Path) {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -52,23 +54,66 @@ fn options(timeout: Duration, locked: LockedPolicy) -> BackupOptions {
     }
 }
 
+/// A repository and a source folder with `chat.db` and `notes.txt`.
+struct Case {
+    t: common::TestRepo,
+    source: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+impl Case {
+    async fn new() -> Self {
+        let t = new_repo().await;
+        let source = t.dir.path().join("source");
+        std::fs::create_dir(&source).unwrap();
+        let db = source.join("chat.db");
+        write_database(&db);
+        std::fs::write(source.join("notes.txt"), b"kept").unwrap();
+        Self { t, source, db }
+    }
+
+    /// Backs up the source while another connection holds the database locked for
+    /// `hold`, with the given busy timeout and policy.
+    async fn backup_locked(
+        &self,
+        hold: Duration,
+        timeout: Duration,
+        locked: LockedPolicy,
+    ) -> BackupResult {
+        let holder = hold_exclusive_lock(&self.db, hold);
+        let result = self
+            .t
+            .repo
+            .backup(std::slice::from_ref(&self.source), options(timeout, locked))
+            .await
+            .unwrap();
+        holder.join().unwrap();
+        result
+    }
+
+    /// Restores the snapshot and returns the restored source folder.
+    async fn restore(&self, result: &BackupResult) -> std::path::PathBuf {
+        let target = self.t.dir.path().join("restored");
+        self.t
+            .repo
+            .restore(&result.snapshot_id, &target, RestoreOptions::default())
+            .await
+            .unwrap();
+        target.join("source")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_database_is_stored_plain() {
-    let t = new_repo().await;
-    let source = t.dir.path().join("source");
-    std::fs::create_dir(&source).unwrap();
-    let db = source.join("chat.db");
-    write_database(&db);
-    let bytes_before = std::fs::read(&db).unwrap();
-    let holder = hold_exclusive_lock(&db, Duration::from_secs(3));
-
-    let options = options(Duration::from_millis(300), LockedPolicy::Plain);
-    let result = t
-        .repo
-        .backup(std::slice::from_ref(&source), options)
-        .await
-        .unwrap();
-    holder.join().unwrap();
+    let case = Case::new().await;
+    let bytes_before = std::fs::read(&case.db).unwrap();
+    let result = case
+        .backup_locked(
+            Duration::from_secs(3),
+            Duration::from_millis(300),
+            LockedPolicy::Plain,
+        )
+        .await;
 
     assert_eq!(result.problems.len(), 1, "problems: {:?}", result.problems);
     let problem = &result.problems[0];
@@ -78,12 +123,7 @@ async fn locked_database_is_stored_plain() {
         "detail {:?}",
         problem.detail
     );
-    let target = t.dir.path().join("restored");
-    t.repo
-        .restore(&result.snapshot_id, &target, RestoreOptions::default())
-        .await
-        .unwrap();
-    let restored = std::fs::read(target.join("source/chat.db")).unwrap();
+    let restored = std::fs::read(case.restore(&result).await.join("chat.db")).unwrap();
     // The holder's insert stays in its page cache until COMMIT, so the file on disk
     // did not change while it was read.
     assert!(
@@ -94,21 +134,14 @@ async fn locked_database_is_stored_plain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_database_is_left_out_on_fail() {
-    let t = new_repo().await;
-    let source = t.dir.path().join("source");
-    std::fs::create_dir(&source).unwrap();
-    let db = source.join("chat.db");
-    write_database(&db);
-    std::fs::write(source.join("notes.txt"), b"kept").unwrap();
-    let holder = hold_exclusive_lock(&db, Duration::from_secs(3));
-
-    let options = options(Duration::from_millis(300), LockedPolicy::Fail);
-    let result = t
-        .repo
-        .backup(std::slice::from_ref(&source), options)
-        .await
-        .unwrap();
-    holder.join().unwrap();
+    let case = Case::new().await;
+    let result = case
+        .backup_locked(
+            Duration::from_secs(3),
+            Duration::from_millis(300),
+            LockedPolicy::Fail,
+        )
+        .await;
 
     assert_eq!(result.problems.len(), 1, "problems: {:?}", result.problems);
     let problem = &result.problems[0];
@@ -118,53 +151,36 @@ async fn locked_database_is_left_out_on_fail() {
         "detail {:?}",
         problem.detail
     );
-    let target = t.dir.path().join("restored");
-    t.repo
-        .restore(&result.snapshot_id, &target, RestoreOptions::default())
-        .await
-        .unwrap();
+    let restored = case.restore(&result).await;
     assert!(
-        !target.join("source/chat.db").exists(),
+        !restored.join("chat.db").exists(),
         "the locked database is in the snapshot"
     );
     assert!(
-        !target.join("source/chat.db-journal").exists(),
+        !restored.join("chat.db-journal").exists(),
         "the journal is in the snapshot"
     );
-    assert_eq!(
-        std::fs::read(target.join("source/notes.txt")).unwrap(),
-        b"kept"
-    );
+    assert_eq!(std::fs::read(restored.join("notes.txt")).unwrap(), b"kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_released_within_timeout_is_copied() {
-    let t = new_repo().await;
-    let source = t.dir.path().join("source");
-    std::fs::create_dir(&source).unwrap();
-    let db = source.join("chat.db");
-    write_database(&db);
-    let holder = hold_exclusive_lock(&db, Duration::from_millis(500));
-
-    let options = options(Duration::from_secs(20), LockedPolicy::Fail);
-    let result = t
-        .repo
-        .backup(std::slice::from_ref(&source), options)
-        .await
-        .unwrap();
-    holder.join().unwrap();
+    let case = Case::new().await;
+    let result = case
+        .backup_locked(
+            Duration::from_millis(500),
+            Duration::from_secs(20),
+            LockedPolicy::Fail,
+        )
+        .await;
 
     assert!(
         result.problems.is_empty(),
         "problems: {:?}",
         result.problems
     );
-    let target = t.dir.path().join("restored");
-    t.repo
-        .restore(&result.snapshot_id, &target, RestoreOptions::default())
-        .await
-        .unwrap();
-    let conn = rusqlite::Connection::open(target.join("source/chat.db")).unwrap();
+    let restored = case.restore(&result).await;
+    let conn = rusqlite::Connection::open(restored.join("chat.db")).unwrap();
     let count: i64 = conn
         .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
         .unwrap();
