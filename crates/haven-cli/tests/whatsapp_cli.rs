@@ -21,6 +21,18 @@ fn haven(args: &[&str]) -> Output {
         .expect("run haven")
 }
 
+/// Runs `haven whatsapp <command> <options> --key KEY INPUT OUTPUT`.
+fn convert(command: &str, options: &[&str], key: &str, input: &Path, output: &Path) -> Output {
+    let mut args = vec!["whatsapp", command];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--key", key, path(input), path(output)]);
+    haven(&args)
+}
+
+fn assert_ok(run: &Output) {
+    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -50,7 +62,7 @@ fn decrypt_sample_with_key_file() {
         path(&peer.res("msgstore.db.crypt15")),
         path(&output),
     ]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert_ok(&run);
     assert!(fs::read(&output).unwrap() == fs::read(peer.res("msgstore.db")).unwrap());
     assert!(text(&run.stdout).contains("tag and MD5 checksum verified"));
 }
@@ -62,15 +74,8 @@ fn encrypt_round_trips_with_peer() {
     let database = peer.res("msgstore.db");
 
     let ours = dir.path().join("haven.crypt15");
-    let run = haven(&[
-        "whatsapp",
-        "encrypt",
-        "--key",
-        OTHER_KEY_HEX,
-        path(&database),
-        path(&ours),
-    ]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    let run = convert("encrypt", &[], OTHER_KEY_HEX, &database, &ours);
+    assert_ok(&run);
     let by_peer = dir.path().join("wadecrypt.db");
     peer.wadecrypt([OTHER_KEY_HEX, path(&ours), path(&by_peer)]);
     assert!(fs::read(&by_peer).unwrap() == fs::read(&database).unwrap());
@@ -78,15 +83,8 @@ fn encrypt_round_trips_with_peer() {
     let theirs = dir.path().join("wa.crypt15");
     peer.waencrypt([OTHER_KEY_HEX, path(&database), path(&theirs)]);
     let by_haven = dir.path().join("haven.db");
-    let run = haven(&[
-        "whatsapp",
-        "decrypt",
-        "--key",
-        OTHER_KEY_HEX,
-        path(&theirs),
-        path(&by_haven),
-    ]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    let run = convert("decrypt", &[], OTHER_KEY_HEX, &theirs, &by_haven);
+    assert_ok(&run);
     assert!(fs::read(&by_haven).unwrap() == fs::read(&database).unwrap());
 }
 
@@ -100,17 +98,8 @@ fn encrypt_with_fixed_iv_matches_waencrypt() {
     peer.waencrypt([OTHER_KEY_HEX, path(&database), path(&golden), "--iv", iv]);
 
     let ours = dir.path().join("haven.crypt15");
-    let run = haven(&[
-        "whatsapp",
-        "encrypt",
-        "--key",
-        OTHER_KEY_HEX,
-        "--iv",
-        iv,
-        path(&database),
-        path(&ours),
-    ]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    let run = convert("encrypt", &["--iv", iv], OTHER_KEY_HEX, &database, &ours);
+    assert_ok(&run);
     assert!(fs::read(&ours).unwrap() == fs::read(&golden).unwrap());
 }
 
@@ -119,14 +108,8 @@ fn wrong_key_leaves_no_output() {
     let peer = peer();
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("msgstore.db");
-    let run = haven(&[
-        "whatsapp",
-        "decrypt",
-        "--key",
-        OTHER_KEY_HEX,
-        path(&peer.res("msgstore.db.crypt15")),
-        path(&output),
-    ]);
+    let input = peer.res("msgstore.db.crypt15");
+    let run = convert("decrypt", &[], OTHER_KEY_HEX, &input, &output);
     assert_eq!(run.status.code(), Some(1));
     assert!(
         text(&run.stderr).contains("this key does not open this backup"),
@@ -157,14 +140,7 @@ fn other_formats_are_named() {
         ),
     ];
     for (name, expected) in cases {
-        let run = haven(&[
-            "whatsapp",
-            "decrypt",
-            "--key",
-            SAMPLE_KEY_HEX,
-            path(&peer.res(name)),
-            path(&output),
-        ]);
+        let run = convert("decrypt", &[], SAMPLE_KEY_HEX, &peer.res(name), &output);
         assert_eq!(run.status.code(), Some(1), "{name}");
         assert!(
             text(&run.stderr).contains(expected),
@@ -229,14 +205,7 @@ fn damaged_files_are_named() {
         let input = dir.path().join("in.crypt15");
         fs::write(&input, &bytes).unwrap();
         let output = dir.path().join("out.db");
-        let run = haven(&[
-            "whatsapp",
-            "decrypt",
-            "--key",
-            SAMPLE_KEY_HEX,
-            path(&input),
-            path(&output),
-        ]);
+        let run = convert("decrypt", &[], SAMPLE_KEY_HEX, &input, &output);
         assert_eq!(run.status.code(), Some(3), "{name}: {}", text(&run.stderr));
         assert!(
             text(&run.stderr).contains(expected),
@@ -261,16 +230,14 @@ fn ignore_checksum_decrypts_damaged_checksum() {
     let input = dir.path().join("in.crypt15");
     fs::write(&input, &bytes).unwrap();
     let output = dir.path().join("out.db");
-    let run = haven(&[
-        "whatsapp",
+    let run = convert(
         "decrypt",
-        "--ignore-checksum",
-        "--key",
+        &["--ignore-checksum"],
         SAMPLE_KEY_HEX,
-        path(&input),
-        path(&output),
-    ]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+        &input,
+        &output,
+    );
+    assert_ok(&run);
     assert!(fs::read(&output).unwrap() == fs::read(peer.res("msgstore.db")).unwrap());
 }
 
@@ -301,7 +268,7 @@ fn existing_output_is_kept() {
     let mut forced = args.to_vec();
     forced.push("--force");
     let run = haven(&forced);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert_ok(&run);
     assert!(fs::read(&output).unwrap() == fs::read(peer.res("msgstore.db")).unwrap());
 }
 
@@ -310,7 +277,7 @@ fn info_shows_header_and_key_match() {
     let peer = peer();
     let input = peer.res("msgstore.db.crypt15");
     let run = haven(&["whatsapp", "info", path(&input)]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert_ok(&run);
     let stdout = text(&run.stdout);
     for expected in [
         "app version:    2.22.5.13",
@@ -327,7 +294,7 @@ fn info_shows_header_and_key_match() {
     assert!(!stdout.contains("key:"), "{stdout}");
 
     let run = haven(&["whatsapp", "info", path(&input), "--key", SAMPLE_KEY_HEX]);
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert_ok(&run);
     assert!(text(&run.stdout).contains("key:            opens this backup"));
 
     let run = haven(&["whatsapp", "info", path(&input), "--key", OTHER_KEY_HEX]);
@@ -344,6 +311,6 @@ fn key_from_environment_is_used() {
         .env("HAVEN_WHATSAPP_KEY", SAMPLE_KEY_HEX)
         .output()
         .unwrap();
-    assert!(run.status.success(), "stderr: {}", text(&run.stderr));
+    assert_ok(&run);
     assert!(text(&run.stdout).contains("key:            opens this backup"));
 }
