@@ -67,10 +67,7 @@ impl Repository {
             Read::Span(span) => span,
         };
         let path = pack::pack_path(&span.pack);
-        let bytes = self
-            .storage
-            .read_range(&path, span.start, span.end - span.start)
-            .await?;
+        let bytes = self.read_span(&path, &span).await?;
         let loaded = span
             .blobs
             .iter()
@@ -95,6 +92,38 @@ impl Repository {
             })
             .collect();
         Ok(loaded)
+    }
+
+    /// Reads a span's bytes. A pack cut short (by a failed upload or a damaged disk)
+    /// gives the bytes it still has, so that the blobs before the cut load and only
+    /// the ones after it count as damaged. A missing pack is `None`.
+    async fn read_span(&self, path: &str, span: &Span) -> Result<Option<Vec<u8>>> {
+        let wanted = span.end - span.start;
+        let failure = match self.storage.read_range(path, span.start, wanted).await {
+            Ok(Some(bytes)) if bytes.len() as u64 == wanted => return Ok(Some(bytes)),
+            Ok(None) => return Ok(None),
+            Ok(Some(_)) => None,
+            // Some services fail a range read that runs past the end of the object.
+            Err(error) => Some(error),
+        };
+        let size = match self.storage.size(path).await? {
+            Some(size) if size < span.end => size,
+            None => return Ok(None),
+            Some(_) => {
+                return match failure {
+                    Some(error) => Err(error),
+                    None => Err(RepoError::Pipeline(format!(
+                        "{path} returned fewer bytes than its size promises; retry the restore"
+                    ))),
+                }
+            }
+        };
+        if size <= span.start {
+            return Ok(Some(Vec::new()));
+        }
+        self.storage
+            .read_range(path, span.start, size - span.start)
+            .await
     }
 }
 

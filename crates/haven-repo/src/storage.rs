@@ -137,6 +137,15 @@ impl Storage {
         }
     }
 
+    /// Returns an object's size in bytes, or `None` when it is missing.
+    pub async fn size(&self, path: &str) -> Result<Option<u64>> {
+        match self.operator.stat(path).await {
+            Ok(meta) => Ok(Some(meta.content_length())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RepoError::storage("stat", path, e)),
+        }
+    }
+
     /// Writes a whole object. On a local folder it is written under `.tmp/` and
     /// renamed, so the final name never contains a partial object.
     pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
