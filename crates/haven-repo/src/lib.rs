@@ -15,12 +15,16 @@ mod check;
 mod chunker;
 mod compress;
 mod config;
+mod copy;
 mod envelope;
 mod error;
+mod forget;
 mod id;
 mod index;
 mod keys;
+mod leftovers;
 mod pack;
+mod prune;
 mod repository;
 mod restore;
 mod slot;
@@ -39,6 +43,9 @@ pub use backup::{
     ProblemKind,
 };
 pub use browse::ListEntry;
+pub use forget::{apply_policy, ForgetDecision, ForgetReport, RetentionPolicy};
+pub use leftovers::{Leftover, RepairOptions, RepairReport};
+pub use prune::{PruneOptions, PruneReport};
 pub use check::{AffectedFile, CheckOptions, CheckReport};
 pub use chunker::sqlite_page_size;
 pub use config::{InitOptions, RepoConfig, FORMAT_VERSION};
@@ -50,7 +57,7 @@ pub use restore::{DamagedFile, RestoreOptions, RestoreProgress, RestoreReport};
 pub use slot::{SlotInfo, SlotKind};
 pub use snapshot::{BackupSummary, Snapshot};
 pub use sqlite::{DatabaseHeader, LockedPolicy, SqliteOptions};
-pub use storage::Storage;
+pub use storage::{ObjectMeta, Storage};
 pub use tree::{escape_name, Node, NodeKind, Tree};
 
 #[doc(hidden)]
