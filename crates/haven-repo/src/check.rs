@@ -152,6 +152,22 @@ impl Repository {
             }
         }
         report.leftovers = self.find_leftovers().await?;
+        // A zero-length index file is normally an interrupted write. When snapshots
+        // reference blobs that no readable index lists, it may have been the index
+        // that listed them, so it is damage too.
+        let unlisted = report
+            .damaged
+            .iter()
+            .any(|d| d.reason == "not listed in any readable index file");
+        if unlisted {
+            let empty = self.index.read().expect("index lock").empty.clone();
+            for path in empty {
+                report.damaged.push(Damage::new(
+                    path,
+                    "zero-length, and snapshots reference blobs that no readable index file lists",
+                ));
+            }
+        }
         let incomplete: HashSet<&str> = report.leftovers.iter().map(|l| l.path.as_str()).collect();
         report.unindexed_packs.retain(|path| !incomplete.contains(path.as_str()));
         report.damaged.sort_by(|a, b| a.object.cmp(&b.object));
