@@ -62,3 +62,23 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
     }
 }
+
+/// Prints the storage retries and throttling waits of a command, when there were any.
+pub fn print_storage_stats(stats: &haven_repo::StorageStats) -> anyhow::Result<()> {
+    if stats.retries == 0 && stats.throttled_waits == 0 {
+        return Ok(());
+    }
+    crate::common::print_stdout(&format!(
+        "storage: {} requests retried, {} waits for Retry-After",
+        stats.retries, stats.throttled_waits
+    ))
+}
+
+/// The storage counters as JSON, for `--json` summaries.
+pub fn storage_stats_json(stats: &haven_repo::StorageStats) -> serde_json::Value {
+    serde_json::json!({
+        "retries": stats.retries,
+        "throttled_waits": stats.throttled_waits,
+        "faults_injected": stats.faults.total(),
+    })
+}
