@@ -70,10 +70,18 @@ fn roundtrip(url: &str, work: &Path, env: &[(&str, &str)]) -> Counts {
     make_source(&source);
     let key = key_file.to_str().unwrap();
     let repo_args = ["--repo", url, "--key-file", key];
-    let out = haven(&[&["init", "--pack-size-mib", "1"][..], &repo_args].concat(), env);
+    let out = haven(
+        &[&["init", "--pack-size-mib", "1"][..], &repo_args].concat(),
+        env,
+    );
     assert_success(&out);
     let out = haven(
-        &[&["backup", "--json"][..], &repo_args, &[source.to_str().unwrap()]].concat(),
+        &[
+            &["backup", "--json"][..],
+            &repo_args,
+            &[source.to_str().unwrap()],
+        ]
+        .concat(),
         env,
     );
     assert_success(&out);
@@ -81,7 +89,12 @@ fn roundtrip(url: &str, work: &Path, env: &[(&str, &str)]) -> Counts {
     let id = summary["snapshot_id"].as_str().unwrap().to_string();
     let target = work.join("restored");
     let out = haven(
-        &[&["restore"][..], &repo_args, &[&id, "--target", target.to_str().unwrap()]].concat(),
+        &[
+            &["restore"][..],
+            &repo_args,
+            &[&id, "--target", target.to_str().unwrap()],
+        ]
+        .concat(),
         env,
     );
     assert_success(&out);
@@ -163,7 +176,13 @@ fn snapshots_error(url: &str, env: &[(&str, &str)]) -> (String, Duration) {
     fs::write(&key_file, "0".repeat(64)).unwrap();
     let started = Instant::now();
     let out = haven(
-        &["snapshots", "--repo", url, "--key-file", key_file.to_str().unwrap()],
+        &[
+            "snapshots",
+            "--repo",
+            url,
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
         env,
     );
     let took = started.elapsed();
@@ -186,7 +205,10 @@ fn storage_errors_name_url_and_fix() {
     assert!(!message.contains("not-the-secret-value"), "{message}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
-    let missing = format!("s3://no-such-bucket/repo?endpoint=http://127.0.0.1:{}", s3.port);
+    let missing = format!(
+        "s3://no-such-bucket/repo?endpoint=http://127.0.0.1:{}",
+        s3.port
+    );
     let (message, _) = snapshots_error(&missing, &[]);
     assert!(message.contains("bucket does not exist"), "{message}");
     assert!(message.contains("s3://no-such-bucket/repo"), "{message}");
@@ -205,7 +227,10 @@ fn storage_errors_name_url_and_fix() {
     let unreachable = format!("webdav://127.0.0.1:{closed_port}/repo");
     let (message, took) = snapshots_error(&unreachable, &[("HAVEN_STORAGE_RETRIES", "2")]);
     assert!(message.contains("cannot connect"), "{message}");
-    assert!(message.contains(&format!("127.0.0.1:{closed_port}")), "{message}");
+    assert!(
+        message.contains(&format!("127.0.0.1:{closed_port}")),
+        "{message}"
+    );
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
@@ -213,7 +238,10 @@ fn storage_errors_name_url_and_fix() {
 fn repo_variable_is_hidden_in_help() {
     let out = Command::new(HAVEN)
         .args(["snapshots", "--help"])
-        .env("HAVEN_REPO", "webdav://alice:secret-in-env@127.0.0.1:1/repo")
+        .env(
+            "HAVEN_REPO",
+            "webdav://alice:secret-in-env@127.0.0.1:1/repo",
+        )
         .output()
         .unwrap();
     assert_success(&out);

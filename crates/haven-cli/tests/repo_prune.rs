@@ -28,12 +28,19 @@ fn forget_and_prune_commands() {
     fs::create_dir_all(&source).unwrap();
     let mut ids = Vec::new();
     for i in 0..3u64 {
-        fs::write(source.join(format!("file-{i}.bin")), random_bytes(i, 400_000)).unwrap();
+        fs::write(
+            source.join(format!("file-{i}.bin")),
+            random_bytes(i, 400_000),
+        )
+        .unwrap();
         if i > 0 {
             fs::remove_file(source.join(format!("file-{}.bin", i - 1))).unwrap();
         }
         let tag = if i == 0 { "keep-me" } else { "daily" };
-        let out = env.haven("backup", &["--json", "--tag", tag, source.to_str().unwrap()]);
+        let out = env.haven(
+            "backup",
+            &["--json", "--tag", tag, source.to_str().unwrap()],
+        );
         ids.push(json(&out)["snapshot_id"].as_str().unwrap().to_string());
     }
 
@@ -47,7 +54,11 @@ fn forget_and_prune_commands() {
     assert_eq!(forgotten, vec![ids[0].as_str(), ids[1].as_str()]);
     assert_eq!(dry["forget"]["removed"], 0);
     let listed = json(&env.haven("snapshots", &["--json"]));
-    assert_eq!(listed.as_array().unwrap().len(), 3, "the dry run removed snapshots");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        3,
+        "the dry run removed snapshots"
+    );
 
     let out = env.haven(
         "forget",
@@ -64,7 +75,10 @@ fn forget_and_prune_commands() {
     );
     let report = json(&out);
     assert_eq!(report["forget"]["removed"], 1);
-    assert!(report["prune"]["packs_marked"].as_u64().unwrap() >= 1, "{report}");
+    assert!(
+        report["prune"]["packs_marked"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
     assert_eq!(report["prune"]["packs_deleted"], 0);
 
     let pruned = json(&env.haven("prune", &["--grace-period", "0s", "--json"]));
@@ -90,7 +104,11 @@ fn prune_rejects_bad_options() {
     assert!(stderr(&out).contains("unknown unit"), "{}", stderr(&out));
     let out = env.haven("prune", &["--repack-threshold", "150"]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("outside 0 to 100"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("outside 0 to 100"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.haven("forget", &[]);
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("--keep-last"), "{}", stderr(&out));
@@ -144,7 +162,11 @@ fn two_backup_processes_at_once() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
     let check = json(&env.haven("check", &["--read-data", "--json"]));
     assert_eq!(check["damaged"].as_array().unwrap().len(), 0, "{check}");
-    assert_eq!(check["unindexed_packs"].as_array().unwrap().len(), 0, "{check}");
+    assert_eq!(
+        check["unindexed_packs"].as_array().unwrap().len(),
+        0,
+        "{check}"
+    );
 }
 
 #[test]
@@ -170,7 +192,11 @@ fn leftovers_through_check_backup_and_repair() {
 
     let out = env.haven("repair", &[]);
     assert_success(&out);
-    assert!(stdout(&out).contains("younger than --min-age"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("younger than --min-age"),
+        "{}",
+        stdout(&out)
+    );
     assert!(env.repo.join(&empty_index).exists());
 
     let out = env.haven("repair", &["--min-age", "0"]);

@@ -169,7 +169,9 @@ impl Repository {
             }
         }
         let incomplete: HashSet<&str> = report.leftovers.iter().map(|l| l.path.as_str()).collect();
-        report.unindexed_packs.retain(|path| !incomplete.contains(path.as_str()));
+        report
+            .unindexed_packs
+            .retain(|path| !incomplete.contains(path.as_str()));
         report.damaged.sort_by(|a, b| a.object.cmp(&b.object));
         report.damaged.dedup();
         report.unindexed_packs.sort();

@@ -25,10 +25,7 @@ pub(crate) struct CopyStats {
 impl Repository {
     /// Copies `blobs` into new packs, writes one index file for them and adds them to
     /// the in-memory index. Reads each source pack once.
-    pub(crate) async fn copy_blobs(
-        &self,
-        blobs: &[(ObjectId, BlobLocation)],
-    ) -> Result<CopyStats> {
+    pub(crate) async fn copy_blobs(&self, blobs: &[(ObjectId, BlobLocation)]) -> Result<CopyStats> {
         let mut by_pack: BTreeMap<ObjectId, Vec<&(ObjectId, BlobLocation)>> = BTreeMap::new();
         for blob in blobs {
             by_pack.entry(blob.1.pack).or_default().push(blob);
@@ -49,7 +46,10 @@ impl Repository {
                 }
                 let sealed = &bytes[location.offset as usize..end as usize];
                 pack::open_blob(&self.keys, location.blob_type, id, sealed).map_err(|reason| {
-                    self.damaged(Damage::new(format!("blob {} in {path}", id.short()), reason))
+                    self.damaged(Damage::new(
+                        format!("blob {} in {path}", id.short()),
+                        reason,
+                    ))
                 })?;
                 writer
                     .add(location.blob_type, *id, sealed, location.raw_length)

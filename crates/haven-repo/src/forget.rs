@@ -86,9 +86,30 @@ pub fn apply_policy(
         for &i in members.iter().take(policy.keep_last) {
             reasons[i].push("last".into());
         }
-        keep_per_bucket(snapshots, members, policy.keep_daily, "daily", day, &mut reasons);
-        keep_per_bucket(snapshots, members, policy.keep_weekly, "weekly", week, &mut reasons);
-        keep_per_bucket(snapshots, members, policy.keep_monthly, "monthly", month, &mut reasons);
+        keep_per_bucket(
+            snapshots,
+            members,
+            policy.keep_daily,
+            "daily",
+            day,
+            &mut reasons,
+        );
+        keep_per_bucket(
+            snapshots,
+            members,
+            policy.keep_weekly,
+            "weekly",
+            week,
+            &mut reasons,
+        );
+        keep_per_bucket(
+            snapshots,
+            members,
+            policy.keep_monthly,
+            "monthly",
+            month,
+            &mut reasons,
+        );
     }
     let tags: HashSet<&String> = policy.keep_tags.iter().collect();
     for (i, (_, snapshot)) in snapshots.iter().enumerate() {

@@ -93,7 +93,12 @@ impl Repository {
                 leftovers.push(Leftover::new(&object, "zero-length object"));
                 continue;
             }
-            let indexed = self.index.read().expect("index lock").packs.contains_key(&id);
+            let indexed = self
+                .index
+                .read()
+                .expect("index lock")
+                .packs
+                .contains_key(&id);
             if indexed {
                 continue;
             }
@@ -109,7 +114,10 @@ impl Repository {
             }
         }
         for object in self.storage.list_meta(TEMP_PREFIX).await? {
-            leftovers.push(Leftover::new(&object, "temporary file of an unfinished write"));
+            leftovers.push(Leftover::new(
+                &object,
+                "temporary file of an unfinished write",
+            ));
         }
         Ok(leftovers)
     }

@@ -43,15 +43,15 @@ pub use backup::{
     ProblemKind,
 };
 pub use browse::ListEntry;
-pub use forget::{apply_policy, ForgetDecision, ForgetReport, RetentionPolicy};
-pub use leftovers::{Leftover, RepairOptions, RepairReport};
-pub use prune::{PruneOptions, PruneReport};
 pub use check::{AffectedFile, CheckOptions, CheckReport};
 pub use chunker::sqlite_page_size;
 pub use config::{InitOptions, RepoConfig, FORMAT_VERSION};
 pub use error::{Damage, RepoError, Result};
+pub use forget::{apply_policy, ForgetDecision, ForgetReport, RetentionPolicy};
 pub use id::{ObjectId, SlotId};
+pub use leftovers::{Leftover, RepairOptions, RepairReport};
 pub use pack::BlobType;
+pub use prune::{PruneOptions, PruneReport};
 pub use repository::{Repository, SlotList};
 pub use restore::{DamagedFile, RestoreOptions, RestoreProgress, RestoreReport};
 pub use slot::{SlotInfo, SlotKind};

@@ -86,5 +86,5 @@ pub fn open_data_blob(
 /// Takes the prune lock and keeps it, as a prune that is still running would.
 /// Returns the lock object's path.
 pub async fn hold_prune_lock(repo: &crate::Repository) -> crate::Result<String> {
-    Ok(crate::prune::hold_lock(repo).await?)
+    crate::prune::hold_lock(repo).await
 }

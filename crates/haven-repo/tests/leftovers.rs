@@ -18,7 +18,7 @@ async fn backed_up_repo() -> (TestRepo, PathBuf) {
     std::fs::write(source.join("a.bin"), random_bytes(1, 300_000)).unwrap();
     std::fs::write(source.join("b.txt"), "text\n".repeat(1000)).unwrap();
     repo.repo
-        .backup(&[source.clone()], quiet_options())
+        .backup(std::slice::from_ref(&source), quiet_options())
         .await
         .unwrap();
     (repo, source)
@@ -49,7 +49,11 @@ fn plant_leftovers(root: &Path) -> BTreeSet<String> {
     let full_id = ObjectId::of_stored_bytes(&full).to_hex();
     let mut planted = BTreeSet::new();
     let empty_pack = hex(1);
-    planted.insert(write(root, &format!("data/{}/{empty_pack}", &empty_pack[..2]), b""));
+    planted.insert(write(
+        root,
+        &format!("data/{}/{empty_pack}", &empty_pack[..2]),
+        b"",
+    ));
     // The first half of a pack under the name of the whole: an upload cut off.
     planted.insert(write(
         root,
@@ -76,12 +80,11 @@ async fn leftovers_are_reported_not_damage() {
     assert!(report.is_ok(), "leftovers reported as damage: {report:?}");
     assert_eq!(leftover_paths(&report), planted);
     assert!(report.unindexed_packs.is_empty(), "{report:?}");
-    let truncated = report
-        .leftovers
-        .iter()
-        .find(|l| l.size == 10_000)
-        .unwrap();
-    assert!(truncated.reason.contains("incomplete upload"), "{truncated:?}");
+    let truncated = report.leftovers.iter().find(|l| l.size == 10_000).unwrap();
+    assert!(
+        truncated.reason.contains("incomplete upload"),
+        "{truncated:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +93,10 @@ async fn leftovers_do_not_stop_a_backup() {
     plant_leftovers(&repo.repo_path());
     std::fs::write(source.join("c.bin"), random_bytes(2, 200_000)).unwrap();
     let reopened = repo.reopen().await;
-    let result = reopened.backup(&[source.clone()], quiet_options()).await.unwrap();
+    let result = reopened
+        .backup(std::slice::from_ref(&source), quiet_options())
+        .await
+        .unwrap();
     assert!(result.damaged.is_empty(), "{:?}", result.damaged);
     assert_eq!(result.adopted_packs, 0);
     let target = tempfile::tempdir().unwrap();
@@ -121,13 +127,19 @@ async fn repair_deletes_old_leftovers_only() {
         .unwrap();
     assert_eq!(dry.deleted.len(), planted.len());
     for path in &planted {
-        assert!(repo.repo_path().join(path).exists(), "dry run deleted {path}");
+        assert!(
+            repo.repo_path().join(path).exists(),
+            "dry run deleted {path}"
+        );
     }
 
     let done = reopened.repair(&repair_now()).await.unwrap();
     assert_eq!(done.deleted.len(), planted.len());
     for path in &planted {
-        assert!(!repo.repo_path().join(path).exists(), "{path} is still there");
+        assert!(
+            !repo.repo_path().join(path).exists(),
+            "{path} is still there"
+        );
     }
     let report = reopened
         .check(CheckOptions { read_data: true })
@@ -152,7 +164,10 @@ async fn prune_deletes_leftovers() {
     let deleted: BTreeSet<String> = report.leftovers_deleted.iter().cloned().collect();
     assert_eq!(deleted, planted);
     for path in &planted {
-        assert!(!repo.repo_path().join(path).exists(), "{path} is still there");
+        assert!(
+            !repo.repo_path().join(path).exists(),
+            "{path} is still there"
+        );
     }
 }
 
@@ -171,7 +186,7 @@ async fn unreferenced_packs_of_an_interrupted_run() {
     let snapshots_before = repo.objects("snapshots");
     std::fs::write(source.join("new.bin"), random_bytes(9, 500_000)).unwrap();
     repo.repo
-        .backup(&[source.clone()], quiet_options())
+        .backup(std::slice::from_ref(&source), quiet_options())
         .await
         .unwrap();
     // As if the run had been killed after its packs and before its index files and
@@ -200,7 +215,10 @@ async fn unreferenced_packs_of_an_interrupted_run() {
         .check(CheckOptions { read_data: true })
         .await
         .unwrap();
-    assert!(after.is_ok() && after.unindexed_packs.is_empty(), "{after:?}");
+    assert!(
+        after.is_ok() && after.unindexed_packs.is_empty(),
+        "{after:?}"
+    );
 
     // Now indexed but referenced by no snapshot: prune marks them, then deletes them.
     let now = PruneOptions {

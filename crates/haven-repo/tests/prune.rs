@@ -111,7 +111,10 @@ fn forget_keeps_tags_and_groups_by_host() {
     let keep: Vec<bool> = decisions.iter().map(|d| d.keep).collect();
     // The tablet's only snapshot is the newest of its own group.
     assert_eq!(keep, vec![true, false, true, true]);
-    assert_eq!(decisions[0].reasons, vec!["tag:monthly-archive".to_string()]);
+    assert_eq!(
+        decisions[0].reasons,
+        vec!["tag:monthly-archive".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -152,10 +155,7 @@ async fn restore_matches(repo: &Repository, snapshot: &ObjectId, source: &Path) 
 }
 
 async fn assert_check_clean(repo: &Repository) {
-    let report = repo
-        .check(CheckOptions { read_data: true })
-        .await
-        .unwrap();
+    let report = repo.check(CheckOptions { read_data: true }).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert!(report.unindexed_packs.is_empty(), "{report:?}");
     assert!(report.leftovers.is_empty(), "{report:?}");
@@ -180,7 +180,10 @@ async fn prune_racing_backup_keeps_reused_chunk() {
     std::fs::write(second.join("a-shared.bin"), &shared).unwrap();
     std::fs::write(second.join("b-own.bin"), random_bytes(8, 100_000)).unwrap();
 
-    repo.repo.backup(&[first.clone()], quiet_options()).await.unwrap();
+    repo.repo
+        .backup(std::slice::from_ref(&first), quiet_options())
+        .await
+        .unwrap();
     let forgotten = repo.repo.forget(&forget_all(), false).await.unwrap();
     assert_eq!(forgotten.removed, 1);
 
@@ -234,7 +237,10 @@ async fn backup_after_mark_uploads_chunk_again() {
     let first = repo.dir.path().join("first");
     std::fs::create_dir_all(&first).unwrap();
     std::fs::write(first.join("shared.bin"), random_bytes(9, 400_000)).unwrap();
-    repo.repo.backup(&[first.clone()], quiet_options()).await.unwrap();
+    repo.repo
+        .backup(std::slice::from_ref(&first), quiet_options())
+        .await
+        .unwrap();
     repo.repo.forget(&forget_all(), false).await.unwrap();
     let marked = repo.repo.prune(&prune_now()).await.unwrap();
     assert!(marked.packs_marked >= 1);
@@ -242,7 +248,7 @@ async fn backup_after_mark_uploads_chunk_again() {
     // Same content again: the chunks exist, but only in marked packs.
     let result = repo
         .repo
-        .backup(&[first.clone()], quiet_options())
+        .backup(std::slice::from_ref(&first), quiet_options())
         .await
         .unwrap();
     assert!(result.snapshot.summary.blobs_new > 0, "{result:?}");
@@ -297,21 +303,27 @@ async fn repack_reduces_size_and_restores() {
         )
         .unwrap();
     }
-    repo.repo.backup(&[source.clone()], quiet_options()).await.unwrap();
+    repo.repo
+        .backup(std::slice::from_ref(&source), quiet_options())
+        .await
+        .unwrap();
     // Drop every other file, back up again and forget the first snapshot.
     for i in (0..12).step_by(2) {
         std::fs::remove_file(source.join(format!("file-{i:02}.bin"))).unwrap();
     }
     let kept = repo
         .repo
-        .backup(&[source.clone()], quiet_options())
+        .backup(std::slice::from_ref(&source), quiet_options())
         .await
         .unwrap();
     let keep_last = RetentionPolicy {
         keep_last: 1,
         ..Default::default()
     };
-    assert_eq!(repo.repo.forget(&keep_last, false).await.unwrap().removed, 1);
+    assert_eq!(
+        repo.repo.forget(&keep_last, false).await.unwrap().removed,
+        1
+    );
     let before = pack_bytes(&repo);
 
     let first = repo.repo.prune(&prune_now()).await.unwrap();
@@ -338,7 +350,9 @@ async fn repack_reduces_size_and_restores() {
 #[tokio::test]
 async fn prune_rejects_a_held_lock() {
     let repo = new_repo().await;
-    let lock_path = haven_repo::testing::hold_prune_lock(&repo.repo).await.unwrap();
+    let lock_path = haven_repo::testing::hold_prune_lock(&repo.repo)
+        .await
+        .unwrap();
     let error = repo.repo.prune(&prune_now()).await.unwrap_err();
     let text = error.to_string();
     assert!(text.contains("is locked"), "{text}");

@@ -45,24 +45,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_time_known_dates() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00:00");
-        assert_eq!(utc_time(1_600_000_000_000_000_000), "2020-09-13 12:26:40");
-        assert_eq!(utc_time(-1_000_000_000), "1969-12-31 23:59:59");
-    }
-
-    #[test]
-    fn bytes_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-    }
-}
-
 /// Prints the storage retries and throttling waits of a command, when there were any.
 pub fn print_storage_stats(stats: &haven_repo::StorageStats) -> anyhow::Result<()> {
     if stats.retries == 0 && stats.throttled_waits == 0 {
@@ -81,4 +63,22 @@ pub fn storage_stats_json(stats: &haven_repo::StorageStats) -> serde_json::Value
         "throttled_waits": stats.throttled_waits,
         "faults_injected": stats.faults.total(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_time_known_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(1_600_000_000_000_000_000), "2020-09-13 12:26:40");
+        assert_eq!(utc_time(-1_000_000_000), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn bytes_units() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+    }
 }

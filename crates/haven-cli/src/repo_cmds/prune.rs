@@ -125,7 +125,11 @@ pub async fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
         crate::common::print_stdout(&serde_json::to_string_pretty(&report)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let verb = if report.dry_run { "would delete" } else { "deleted" };
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
     for leftover in &report.deleted {
         println!("{verb} {} ({})", leftover.path, leftover.reason);
     }
@@ -136,7 +140,10 @@ pub async fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if report.packs_indexed > 0 {
-        println!("indexed {} packs that no index listed", report.packs_indexed);
+        println!(
+            "indexed {} packs that no index listed",
+            report.packs_indexed
+        );
     }
     if report.deleted.is_empty() && report.kept.is_empty() && report.packs_indexed == 0 {
         println!("nothing to repair");

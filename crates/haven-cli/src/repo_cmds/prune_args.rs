@@ -37,7 +37,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number.parse().map_err(|_| {
-        format!("{text:?} is not a duration; write a whole number with s, m, h or d, for example 24h")
+        format!(
+            "{text:?} is not a duration; write a whole number with s, m, h or d, for example 24h"
+        )
     })?;
     let seconds_per_unit = match unit {
         "" | "s" => 1,

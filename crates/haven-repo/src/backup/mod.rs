@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::copy::CopyStats;
 use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
-use crate::copy::CopyStats;
 use crate::index::{self, BlobLocation, IndexFile, IndexedPack};
 use crate::pack::{self, PACK_PREFIX};
 use crate::snapshot::{self, BackupSummary, Snapshot};

@@ -235,7 +235,11 @@ impl Walker {
         let unchanged =
             previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
         if let Some(prev) = unchanged {
-            if prev.content.iter().all(|id| self.repo.has_reusable_blob(id)) {
+            if prev
+                .content
+                .iter()
+                .all(|id| self.repo.has_reusable_blob(id))
+            {
                 node.content = prev.content.clone();
                 self.pipeline.record_reused(&node.content);
                 self.summary.files_unchanged += 1;

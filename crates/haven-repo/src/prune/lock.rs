@@ -1,6 +1,6 @@
 //! The prune lock: a sealed `locks/<16 hex>` object that a prune writes before it
 //! starts and deletes when it ends. Backups take no lock (the grace period protects
-//! them); the lock only keeps two prunes from rewriting the index at once.
+//! them). The lock only keeps two prunes from rewriting the index at once.
 //!
 //! Storage offers no atomic create-if-absent on every backend, so a prune writes its
 //! lock first and then looks for others: two prunes that start together both see
@@ -77,7 +77,9 @@ impl PruneLock {
                 &associated_data("lock", &[]),
                 &bytes,
             );
-            let Some(file) = opened.ok().and_then(|plain| from_cbor::<LockFile>(&plain).ok())
+            let Some(file) = opened
+                .ok()
+                .and_then(|plain| from_cbor::<LockFile>(&plain).ok())
             else {
                 tracing::warn!(lock = %path, "unreadable lock object ignored");
                 continue;

@@ -59,7 +59,7 @@ impl Default for PruneOptions {
     }
 }
 
-/// What a prune did, or would do on a dry run.
+/// Counts of what a prune did, or would do on a dry run.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct PruneReport {
     pub dry_run: bool,
@@ -150,7 +150,9 @@ impl Repository {
             ..PruneReport::default()
         };
         let size_of = |ids: &mut dyn Iterator<Item = &ObjectId>| -> u64 {
-            ids.filter_map(|id| usage.packs.get(id)).map(|p| p.size).sum()
+            ids.filter_map(|id| usage.packs.get(id))
+                .map(|p| p.size)
+                .sum()
         };
         report.packs_marked = plan.mark.len() as u64;
         report.bytes_marked = size_of(&mut plan.mark.iter());
@@ -218,8 +220,13 @@ impl Repository {
     /// have none left. New marks are written before old ones are deleted.
     async fn update_marks(&self, marks: &Marks, plan: &Plan) -> Result<()> {
         if !plan.mark.is_empty() {
-            marks::write_mark(&self.storage, &self.keys, unix_seconds_now(), plan.mark.clone())
-                .await?;
+            marks::write_mark(
+                &self.storage,
+                &self.keys,
+                unix_seconds_now(),
+                plan.mark.clone(),
+            )
+            .await?;
         }
         for mark in &marks.marks {
             let remaining: Vec<ObjectId> = mark
