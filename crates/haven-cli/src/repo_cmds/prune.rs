@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::format::{bytes, utc_time};
 use super::{ForgetArgs, PruneCmdArgs, RepairArgs};
-use crate::common::repo_error_exit;
+use crate::common::{outln, repo_error_exit};
 
 pub async fn forget(args: ForgetArgs) -> anyhow::Result<ExitCode> {
     let repo = match args.repo.open().await {
@@ -40,7 +40,7 @@ pub async fn forget(args: ForgetArgs) -> anyhow::Result<ExitCode> {
     }
     for decision in &report.decisions {
         let action = if decision.keep { "keep  " } else { "forget" };
-        println!(
+        outln!(
             "{action}  {}  {}  {:<16}  {}",
             &decision.id[..8],
             utc_time(decision.time_ns),
@@ -50,12 +50,12 @@ pub async fn forget(args: ForgetArgs) -> anyhow::Result<ExitCode> {
     }
     let forgotten = report.decisions.iter().filter(|d| !d.keep).count();
     if report.dry_run {
-        println!("would forget {forgotten} snapshots (dry run)");
+        outln!("would forget {forgotten} snapshots (dry run)");
     } else {
-        println!("forgot {} snapshots", report.removed);
+        outln!("forgot {} snapshots", report.removed);
     }
     if let Some(prune) = &prune {
-        print_prune(prune);
+        print_prune(prune)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -72,20 +72,20 @@ pub async fn prune(args: PruneCmdArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         crate::common::print_stdout(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_prune(&report);
+        print_prune(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_prune(report: &PruneReport) {
+fn print_prune(report: &PruneReport) -> anyhow::Result<()> {
     let verb = if report.dry_run { "would " } else { "" };
-    println!(
+    outln!(
         "{} snapshots, {} packs ({})",
         report.snapshots,
         report.packs,
         bytes(report.pack_bytes)
     );
-    println!(
+    outln!(
         "{verb}mark {} packs ({}) for deletion, {} of them repacked ({} blobs copied, {} written)",
         report.packs_marked,
         bytes(report.bytes_marked),
@@ -93,7 +93,7 @@ fn print_prune(report: &PruneReport) {
         report.blobs_copied,
         bytes(report.bytes_copied)
     );
-    println!(
+    outln!(
         "{verb}delete {} marked packs ({}); {} wait for the grace period; {} unmarked",
         report.packs_deleted,
         bytes(report.bytes_deleted),
@@ -101,11 +101,12 @@ fn print_prune(report: &PruneReport) {
         report.packs_unmarked
     );
     if !report.leftovers_deleted.is_empty() {
-        println!(
+        outln!(
             "{verb}delete {} leftovers of interrupted writes",
             report.leftovers_deleted.len()
         );
     }
+    Ok(())
 }
 
 pub async fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
@@ -131,22 +132,23 @@ pub async fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
         "deleted"
     };
     for leftover in &report.deleted {
-        println!("{verb} {} ({})", leftover.path, leftover.reason);
+        outln!("{verb} {} ({})", leftover.path, leftover.reason);
     }
     for leftover in &report.kept {
-        println!(
+        outln!(
             "kept {} ({}): younger than --min-age, may belong to a running backup",
-            leftover.path, leftover.reason
+            leftover.path,
+            leftover.reason
         );
     }
     if report.packs_indexed > 0 {
-        println!(
+        outln!(
             "indexed {} packs that no index listed",
             report.packs_indexed
         );
     }
     if report.deleted.is_empty() && report.kept.is_empty() && report.packs_indexed == 0 {
-        println!("nothing to repair");
+        outln!("nothing to repair");
     }
     Ok(ExitCode::SUCCESS)
 }
