@@ -52,14 +52,23 @@ impl PruneLock {
             repo: repo.clone(),
             path,
         };
-        if let Some(holder) = lock.other_holder().await? {
-            lock.release().await?;
-            return Err(RepoError::Locked {
-                url: repo.storage.url().to_string(),
-                holder,
-            });
+        match lock.other_holder().await {
+            Ok(None) => Ok(lock),
+            Ok(Some(holder)) => {
+                lock.release().await?;
+                Err(RepoError::Locked {
+                    url: repo.storage.url().to_string(),
+                    holder,
+                })
+            }
+            Err(error) => {
+                // A lock left behind would block every prune for hours.
+                if let Err(release_error) = lock.release().await {
+                    tracing::warn!(error = %release_error, "failed to delete the prune lock");
+                }
+                Err(error)
+            }
         }
-        Ok(lock)
     }
 
     /// Describes another live lock, if one exists.

@@ -119,7 +119,13 @@ impl Repository {
         };
         let result = self.prune_locked(options).await;
         if let Some(lock) = lock {
-            lock.release().await?;
+            let released = lock.release().await;
+            // The prune's own error is the one to report.
+            if result.is_ok() {
+                released?;
+            } else if let Err(error) = released {
+                tracing::warn!(%error, "failed to delete the prune lock");
+            }
         }
         result
     }
