@@ -186,8 +186,8 @@ pub struct RepairArgs {
     #[command(flatten)]
     pub repo: RepoArgs,
 
-    /// Delete only leftovers last modified at least this long ago (s, m, h or d);
-    /// younger ones may belong to a backup that is still running.
+    /// Delete only leftovers last modified at least this long ago (s, m, h or d).
+    /// Younger ones may belong to a backup that is still running.
     #[arg(long, default_value = "1h", value_parser = prune_args::parse_duration)]
     pub min_age: std::time::Duration,
 

@@ -1,6 +1,6 @@
-//! The same `haven` backup, restore and check run against a local folder, S3
-//! (`s3s-fs`) and WebDAV (`rclone serve webdav`), the remote ones also with 10%
-//! injected faults of each kind; and storage errors as the command prints them.
+//! The same `haven` backup, restore and check against a local folder, S3 (`s3s-fs`)
+//! and WebDAV (`rclone serve webdav`). The remote ones also run with 10% injected
+//! faults of each kind. Storage errors are checked as the command prints them.
 //!
 //! Faults are injected into HTTP requests only, so the local folder runs without
 //! them. The `haven` binary of these tests honours `HAVEN_FAULTS` because haven-cli's

@@ -99,7 +99,7 @@ impl Repository {
         // Packs of trees are small and every check reads their trees anyway, so
         // they are always verified in full; data packs only with `read_data`.
         let to_read: HashSet<ObjectId> = if options.read_data {
-            // Unindexed packs are read by `find_leftovers` below, which tells a
+            // Unindexed packs are read by `find_leftovers` below, which separates a
             // complete pack from an incomplete upload.
             let index = self.index.read().expect("index lock");
             listed

@@ -13,7 +13,7 @@ use crate::index::{self, BlobLocation, IndexFile, IndexedPack};
 use crate::pack::{self, BlobType, PackBuilder};
 use crate::Repository;
 
-/// What a copy wrote.
+/// Counts of blobs, packs and bytes a copy wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CopyStats {
     pub blobs: u64,

@@ -14,7 +14,7 @@ use crate::id::ObjectId;
 use crate::snapshot::{snapshot_path, Snapshot};
 use crate::Repository;
 
-/// Which snapshots to keep. A snapshot is kept when any rule keeps it.
+/// Retention rules. A snapshot is kept when any rule keeps it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
     /// The newest this many snapshots.
@@ -41,7 +41,7 @@ impl RetentionPolicy {
     }
 }
 
-/// What the policy decided for one snapshot, and why.
+/// The policy's decision for one snapshot, with its reasons.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ForgetDecision {
     /// Snapshot id, 64 hex digits.

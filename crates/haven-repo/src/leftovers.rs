@@ -25,7 +25,7 @@ const TEMP_PREFIX: &str = ".tmp/";
 pub struct Leftover {
     pub path: String,
     pub size: u64,
-    /// Why it is a leftover, for example "zero-length object".
+    /// Reason it is a leftover, for example "zero-length object".
     pub reason: String,
     /// Seconds since it was last modified, when the backend reports it.
     pub age_seconds: Option<u64>,
@@ -68,7 +68,7 @@ impl Default for RepairOptions {
     }
 }
 
-/// What [`Repository::repair`] did.
+/// Outcome of [`Repository::repair`].
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RepairReport {
     pub dry_run: bool,

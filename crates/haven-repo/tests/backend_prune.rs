@@ -1,6 +1,6 @@
-//! Prune on a real S3 server (`s3s-fs`) with listings split into small pages: a
-//! listing that keeps failing on its third page stops the prune before it changes
-//! anything, and one failed page that a retry recovers changes nothing in the result.
+//! Prune on a real S3 server (`s3s-fs`) with listings split into small pages. A
+//! listing that keeps failing stops the prune before it changes anything. One failed
+//! page that a retry recovers changes nothing in the result.
 
 mod backend_support;
 mod common;

@@ -145,7 +145,8 @@ async fn repair_deletes_old_leftovers_only() {
         .check(CheckOptions { read_data: true })
         .await
         .unwrap();
-    assert!(report.is_ok() && report.leftovers.is_empty(), "{report:?}");
+    assert!(report.is_ok(), "{report:?}");
+    assert!(report.leftovers.is_empty(), "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,10 +216,8 @@ async fn unreferenced_packs_of_an_interrupted_run() {
         .check(CheckOptions { read_data: true })
         .await
         .unwrap();
-    assert!(
-        after.is_ok() && after.unindexed_packs.is_empty(),
-        "{after:?}"
-    );
+    assert!(after.is_ok(), "{after:?}");
+    assert!(after.unindexed_packs.is_empty(), "{after:?}");
 
     // Now indexed but referenced by no snapshot: prune marks them, then deletes them.
     let now = PruneOptions {

@@ -56,7 +56,7 @@ pub fn print_storage_stats(stats: &haven_repo::StorageStats) -> anyhow::Result<(
     ))
 }
 
-/// The storage counters as JSON, for `--json` summaries.
+/// Returns the storage counters as JSON, for `--json` summaries.
 pub fn storage_stats_json(stats: &haven_repo::StorageStats) -> serde_json::Value {
     serde_json::json!({
         "retries": stats.retries,

@@ -218,7 +218,7 @@ impl Repository {
 
     /// Copies the blobs the new snapshot references out of packs that a prune has
     /// marked for deletion, into new packs. A prune that marked them after this backup
-    /// loaded the marks did not know the snapshot would need them; once the copies
+    /// loaded the marks did not know the snapshot would need them. Once the copies
     /// exist, deleting the marked packs loses nothing. Runs just before the snapshot
     /// is written, and the grace period covers the time between the two.
     async fn rescue_marked_blobs(&self, used: &HashSet<ObjectId>) -> Result<CopyStats> {

@@ -42,7 +42,7 @@ pub(crate) struct Marks {
 }
 
 impl Marks {
-    /// Each marked pack with the earliest time it was marked.
+    /// Returns each marked pack with the earliest time it was marked.
     pub fn packs(&self) -> HashMap<ObjectId, i64> {
         let mut packs: HashMap<ObjectId, i64> = HashMap::new();
         for mark in &self.marks {

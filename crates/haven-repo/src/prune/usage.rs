@@ -1,5 +1,5 @@
-//! What a prune reads before it decides: every pack with its blobs, and the blobs
-//! that the snapshots reference.
+//! The input of a prune's decisions: every pack with its blobs, and the blobs that
+//! the snapshots reference.
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,7 +20,7 @@ pub(crate) struct PackInfo {
     pub indexed: bool,
 }
 
-/// The repository as a prune sees it.
+/// The packs, index files and referenced blobs that a prune reads.
 pub(crate) struct Usage {
     /// Packs that are in storage and readable, by id.
     pub packs: HashMap<ObjectId, PackInfo>,
@@ -154,7 +154,7 @@ impl Repository {
     }
 }
 
-/// The error for damage that stops a prune.
+/// Builds the error for damage that stops a prune.
 fn refuse(repo: &Repository, mut damage: Damage) -> RepoError {
     damage.reason = format!(
         "{}; prune deletes nothing while the repository is damaged (run `haven check`)",
