@@ -13,8 +13,9 @@ use zeroize::Zeroizing;
 /// Repository location and the key that opens it.
 #[derive(Args, Clone, Debug)]
 pub struct RepoArgs {
-    /// Repository location: a folder path, or an fs:// URL.
-    #[arg(long, env = "HAVEN_REPO")]
+    /// Repository location: a folder path, or an fs://, s3://, webdav://, webdavs://
+    /// or gdrive:// URL (see docs/STORAGE.md).
+    #[arg(long, env = "HAVEN_REPO", hide_env_values = true)]
     pub repo: String,
 
     /// The 64-digit backup key (spaces and dashes are ignored). Prefer --key-file:

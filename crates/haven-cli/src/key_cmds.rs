@@ -58,7 +58,7 @@ pub struct VaultEnrollArgs {
 #[derive(Args, Clone, Debug)]
 pub struct RepoKeyArgs {
     /// Repository location: a folder path or an fs:// URL.
-    #[arg(long, env = "HAVEN_REPO", value_name = "URL")]
+    #[arg(long, env = "HAVEN_REPO", hide_env_values = true, value_name = "URL")]
     pub repo: String,
     /// New file for the recovered key (mode 0600); an existing file is never
     /// overwritten.
@@ -96,7 +96,7 @@ pub struct RecoverArgs {
 #[derive(Args)]
 pub struct ChangePasswordArgs {
     /// Repository location: a folder path or an fs:// URL.
-    #[arg(long, env = "HAVEN_REPO", value_name = "URL")]
+    #[arg(long, env = "HAVEN_REPO", hide_env_values = true, value_name = "URL")]
     pub repo: String,
     /// The current password (see --password-file).
     #[command(flatten)]

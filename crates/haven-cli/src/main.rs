@@ -39,6 +39,12 @@ enum Command {
     Restore(repo_cmds::RestoreArgs),
     /// Verify the repository's structure, and with --read-data every byte of it.
     Check(repo_cmds::CheckArgs),
+    /// Delete snapshots by retention rules, and with --prune free their space.
+    Forget(repo_cmds::ForgetArgs),
+    /// Free the space of data no snapshot needs (two-phase: mark, then delete).
+    Prune(repo_cmds::PruneCmdArgs),
+    /// Delete leftovers of interrupted writes and index packs that no index lists.
+    Repair(repo_cmds::RepairArgs),
     /// Manage the keys that open a repository: 64-digit key and vault password.
     #[command(subcommand)]
     Key(key_cmds::KeyCommand),
@@ -78,6 +84,9 @@ fn main() -> ExitCode {
             Command::Ls(args) => repo_cmds::ls(args).await,
             Command::Restore(args) => repo_cmds::restore(args).await,
             Command::Check(args) => repo_cmds::check(args).await,
+            Command::Forget(args) => repo_cmds::forget(args).await,
+            Command::Prune(args) => repo_cmds::prune(args).await,
+            Command::Repair(args) => repo_cmds::repair(args).await,
             Command::Key(command) => key_cmds::run(command).await,
             Command::Vault(command) => vault_cmds::run(command).await,
             Command::Whatsapp(command) => whatsapp_cmds::run(command).await,

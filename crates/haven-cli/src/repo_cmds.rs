@@ -6,6 +6,8 @@ mod format;
 mod import;
 mod init;
 mod inspect;
+mod prune;
+mod prune_args;
 mod restore;
 mod sqlite_args;
 
@@ -19,12 +21,14 @@ pub use backup::backup;
 pub use check::check;
 pub use init::init;
 pub use inspect::{ls, snapshots};
+pub use prune::{forget, prune, repair};
 pub use restore::restore;
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Repository location: a folder path, or an fs:// URL. It must not hold a repository.
-    #[arg(long, env = "HAVEN_REPO")]
+    /// Repository location: a folder path, or an fs://, s3://, webdav://, webdavs://
+    /// or gdrive:// URL. It must not hold a repository.
+    #[arg(long, env = "HAVEN_REPO", hide_env_values = true)]
     pub repo: String,
 
     /// File to write the new backup key to (created with mode 0600; an existing file
@@ -113,6 +117,83 @@ pub struct CheckArgs {
     /// Also read and authenticate every byte of every pack.
     #[arg(long)]
     pub read_data: bool,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ForgetArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Keep the newest N snapshots of each host and path set.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_last: usize,
+
+    /// Keep the newest snapshot of each of the newest N days (UTC) that have one.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_daily: usize,
+
+    /// Keep the newest snapshot of each of the newest N ISO weeks that have one.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_weekly: usize,
+
+    /// Keep the newest snapshot of each of the newest N months that have one.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_monthly: usize,
+
+    /// Keep every snapshot with this tag; repeat for several.
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
+
+    /// Show what would be forgotten (and pruned) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the decisions (and the prune report) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Prune after forgetting: mark and delete the packs no snapshot needs.
+    #[arg(long)]
+    pub prune: bool,
+
+    #[command(flatten)]
+    pub prune_options: prune_args::PruneArgs,
+}
+
+#[derive(Args)]
+pub struct PruneCmdArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Show what would be marked, repacked and deleted, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub prune_options: prune_args::PruneArgs,
+}
+
+#[derive(Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    /// Delete only leftovers last modified at least this long ago (s, m, h or d).
+    /// Younger ones may belong to a backup that is still running.
+    #[arg(long, default_value = "1h", value_parser = prune_args::parse_duration)]
+    pub min_age: std::time::Duration,
+
+    /// List what would be deleted and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Print the report as JSON on stdout.
     #[arg(long)]

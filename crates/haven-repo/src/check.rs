@@ -41,6 +41,9 @@ pub struct CheckReport {
     /// Packs that no index lists (left by an interrupted backup; the next backup
     /// indexes them again). Not damage.
     pub unindexed_packs: Vec<String>,
+    /// Leftovers of interrupted writes: zero-length objects, incomplete packs and
+    /// temporary files. Not damage; `haven repair` or `haven prune` deletes them.
+    pub leftovers: Vec<crate::Leftover>,
 }
 
 impl CheckReport {
@@ -96,7 +99,14 @@ impl Repository {
         // Packs of trees are small and every check reads their trees anyway, so
         // they are always verified in full; data packs only with `read_data`.
         let to_read: HashSet<ObjectId> = if options.read_data {
-            listed.clone()
+            // Unindexed packs are read by `find_leftovers` below, which separates a
+            // complete pack from an incomplete upload.
+            let index = self.index.read().expect("index lock");
+            listed
+                .iter()
+                .filter(|id| index.packs.contains_key(id))
+                .copied()
+                .collect()
         } else {
             let index = self.index.read().expect("index lock");
             index
@@ -141,6 +151,27 @@ impl Repository {
                 ));
             }
         }
+        report.leftovers = self.find_leftovers().await?;
+        // A zero-length index file is normally an interrupted write. When snapshots
+        // reference blobs that no readable index lists, it may have been the index
+        // that listed them, so it is damage too.
+        let unlisted = report
+            .damaged
+            .iter()
+            .any(|d| d.reason == "not listed in any readable index file");
+        if unlisted {
+            let empty = self.index.read().expect("index lock").empty.clone();
+            for path in empty {
+                report.damaged.push(Damage::new(
+                    path,
+                    "zero-length, and snapshots reference blobs that no readable index file lists",
+                ));
+            }
+        }
+        let incomplete: HashSet<&str> = report.leftovers.iter().map(|l| l.path.as_str()).collect();
+        report
+            .unindexed_packs
+            .retain(|path| !incomplete.contains(path.as_str()));
         report.damaged.sort_by(|a, b| a.object.cmp(&b.object));
         report.damaged.dedup();
         report.unindexed_packs.sort();

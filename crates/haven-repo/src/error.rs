@@ -93,6 +93,9 @@ pub enum RepoError {
     #[error("key slot {slot} is the last one that opens the repository; add another key before removing it")]
     LastSlot { slot: String },
 
+    #[error("repository {url} is locked: {holder}")]
+    Locked { url: String, holder: String },
+
     #[error("invalid input: {0}")]
     InvalidInput(String),
 

@@ -3,7 +3,7 @@
 //! An index file `index/<id>` is a CBOR [`IndexFile`] sealed under the metadata key;
 //! its id is the BLAKE3 hash of the stored bytes, so a replaced file fails its name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,12 +44,27 @@ pub(crate) struct Index {
     pub packs: HashMap<ObjectId, u64>,
     /// Index files that could not be read.
     pub damaged: Vec<Damage>,
+    /// Zero-length index files, left by an interrupted write. Not damage.
+    pub empty: Vec<String>,
+    /// Packs that a prune marked for deletion. Their blobs are not reused.
+    pub marked: HashSet<ObjectId>,
 }
 
 impl Index {
+    /// Adds a pack's blobs. A blob already located in an unmarked pack keeps that
+    /// location when `pack` is marked, so reads and reuse go to the copy that stays.
     pub fn add_pack(&mut self, pack: &IndexedPack) {
         self.packs.insert(pack.id, pack.size);
+        let incoming_marked = self.marked.contains(&pack.id);
         for entry in &pack.blobs {
+            if incoming_marked
+                && self
+                    .blobs
+                    .get(&entry.id)
+                    .is_some_and(|known| !self.marked.contains(&known.pack))
+            {
+                continue;
+            }
             self.blobs.insert(
                 entry.id,
                 BlobLocation {
@@ -61,6 +76,16 @@ impl Index {
                 },
             );
         }
+    }
+}
+
+impl Index {
+    /// True when the blob is indexed in a pack that is not marked for deletion, so a
+    /// backup may reference it without storing it again.
+    pub fn is_reusable(&self, id: &ObjectId) -> bool {
+        self.blobs
+            .get(id)
+            .is_some_and(|location| !self.marked.contains(&location.pack))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Opening and creating repositories, key slots, and reading objects.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use futures::stream::{self, StreamExt};
@@ -200,6 +201,7 @@ impl Repository {
                     let bytes = storage.read(&path).await?;
                     let decoded = match bytes {
                         None => Err("disappeared while listed".to_string()),
+                        Some(bytes) if bytes.is_empty() => Err(String::new()),
                         Some(bytes) => index::decode_index(&keys, &path, &bytes),
                     };
                     Ok::<_, RepoError>((path, decoded))
@@ -208,11 +210,18 @@ impl Repository {
             .buffer_unordered(READ_CONCURRENCY)
             .collect()
             .await;
-        let mut fresh = Index::default();
+        let marks = crate::prune::marks::read_marks(&self.storage, &self.keys).await?;
+        let mut fresh = Index {
+            marked: marks.packs().into_keys().collect(),
+            ..Index::default()
+        };
         for result in results {
             let (path, decoded) = result?;
             match decoded {
                 Ok(file) => file.packs.iter().for_each(|p| fresh.add_pack(p)),
+                // An empty reason is a zero-length file: an interrupted write, whose
+                // packs the next backup indexes again.
+                Err(reason) if reason.is_empty() => fresh.empty.push(path),
                 Err(reason) => {
                     tracing::warn!(index = %path, %reason, "index file is damaged");
                     fresh.damaged.push(Damage::new(path, reason));
@@ -244,6 +253,21 @@ impl Repository {
             .blobs
             .get(id)
             .cloned()
+    }
+
+    /// True when a backup may reference the blob without storing it: it is indexed
+    /// in a pack that no prune has marked for deletion.
+    pub(crate) fn has_reusable_blob(&self, id: &ObjectId) -> bool {
+        self.index.read().expect("index lock").is_reusable(id)
+    }
+
+    /// Reads the pending-deletion marks again, so blobs in packs marked since the
+    /// index was loaded are no longer reused. Returns the marked packs.
+    pub(crate) async fn reload_marks(&self) -> Result<HashSet<ObjectId>> {
+        let marks = crate::prune::marks::read_marks(&self.storage, &self.keys).await?;
+        let marked: HashSet<ObjectId> = marks.packs().into_keys().collect();
+        self.index.write().expect("index lock").marked = marked.clone();
+        Ok(marked)
     }
 
     pub(crate) fn has_blob(&self, id: &ObjectId) -> bool {
@@ -310,6 +334,7 @@ impl Repository {
                     let bytes = storage.read(&path).await?;
                     let decoded = match bytes {
                         None => Err("disappeared while listed".to_string()),
+                        Some(bytes) if bytes.is_empty() => Err(String::new()),
                         Some(bytes) => snapshot::decode_snapshot(&keys, &path, &bytes),
                     };
                     Ok::<_, RepoError>((path, decoded))
@@ -328,6 +353,9 @@ impl Repository {
                         .expect("decode_snapshot checked the name");
                     snapshots.push((id, snap));
                 }
+                // A zero-length snapshot object is an interrupted write, not a
+                // snapshot: `check` reports it as a leftover and `repair` deletes it.
+                Err(reason) if reason.is_empty() => {}
                 Err(reason) => damaged.push(Damage::new(path, reason)),
             }
         }

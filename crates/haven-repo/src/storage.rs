@@ -5,11 +5,21 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use opendal::{services, ErrorKind, Operator};
 
 use crate::backend::{self, BackendOptions, StatsCounters, StorageStats};
 use crate::error::{RepoError, Result};
+
+/// One listed object: its path, size in bytes and last modification time (when the
+/// service reports one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub path: String,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+}
 
 /// A repository's storage location. Cheap to clone: clones share the backend.
 #[derive(Clone, Debug)]
@@ -171,6 +181,41 @@ impl Storage {
             .collect();
         paths.sort();
         Ok(paths)
+    }
+
+    /// Lists the objects under `prefix` recursively with their size and modification
+    /// time. Like [`Storage::list`], a failed listing is an error.
+    pub async fn list_meta(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let entries = match self.operator.list_with(prefix).recursive(true).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RepoError::storage("list", prefix, e)),
+        };
+        let mut objects = Vec::new();
+        for entry in entries {
+            if !entry.metadata().is_file() {
+                continue;
+            }
+            let path = entry.path().to_string();
+            let listed = entry.metadata();
+            // Some services leave size or time out of listings; a stat fills them in.
+            let (size, modified) = if listed.last_modified().is_some() {
+                (listed.content_length(), listed.last_modified())
+            } else {
+                match self.operator.stat(&path).await {
+                    Ok(meta) => (meta.content_length(), meta.last_modified()),
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(RepoError::storage("stat", &path, e)),
+                }
+            };
+            objects.push(ObjectMeta {
+                path,
+                size,
+                modified: modified.map(SystemTime::from),
+            });
+        }
+        objects.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(objects)
     }
 
     /// Deletes an object. Deleting a missing object succeeds.

@@ -82,3 +82,9 @@ pub fn open_data_blob(
     let keys = KeySet::derive(&SecretKey::from_bytes(*master), repo_id);
     crate::pack::open_blob(&keys, crate::BlobType::Data, &crate::ObjectId(*id), sealed)
 }
+
+/// Takes the prune lock and keeps it, as a prune that is still running would.
+/// Returns the lock object's path.
+pub async fn hold_prune_lock(repo: &crate::Repository) -> crate::Result<String> {
+    crate::prune::hold_lock(repo).await
+}

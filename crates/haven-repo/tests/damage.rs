@@ -180,6 +180,17 @@ async fn expect_data_damage(f: &Fixture, object: &str, replacement: &Path, read_
             .unwrap_or_else(|e| panic!("{corruption:?} of {object}: open failed: {e}"));
         let report = repo.check(CheckOptions { read_data }).await.unwrap();
         let mut messages: Vec<String> = report.damaged.iter().map(|d| d.to_string()).collect();
+        if matches!(corruption, Corruption::Truncate(0)) && object.starts_with("snapshots/") {
+            // A zero-length snapshot object is what an interrupted write leaves on a
+            // backend without atomic writes, so check lists it as a leftover, and the
+            // snapshot no longer exists.
+            assert!(
+                report.leftovers.iter().any(|l| l.path == object),
+                "{report:?}"
+            );
+            fs::remove_dir_all(&url).unwrap();
+            continue;
+        }
         assert!(
             report
                 .damaged

@@ -52,9 +52,12 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return repo_error_exit(e),
     };
     if args.json {
-        crate::common::print_stdout(&serde_json::to_string_pretty(&summary_json(&result))?)?;
+        let mut summary = summary_json(&result);
+        summary["storage"] = super::format::storage_stats_json(&repo.storage().stats());
+        crate::common::print_stdout(&serde_json::to_string_pretty(&summary)?)?;
     } else {
         print_summary(&result)?;
+        super::format::print_storage_stats(&repo.storage().stats())?;
     }
     for problem in &result.problems {
         eprintln!(
@@ -125,6 +128,7 @@ fn summary_json(result: &BackupResult) -> serde_json::Value {
         "blobs_new": s.blobs_new,
         "seconds": s.duration_ms as f64 / 1000.0,
         "adopted_packs": result.adopted_packs,
+        "rescued_blobs": result.rescued_blobs,
         "problems": result.problems,
         "damaged": result.damaged,
     })

@@ -40,6 +40,15 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 report.unindexed_packs.len()
             );
         }
+        if !report.leftovers.is_empty() {
+            println!(
+                "{} leftovers of interrupted writes (not damage; `haven repair` deletes them):",
+                report.leftovers.len()
+            );
+            for leftover in &report.leftovers {
+                println!("  {}: {}", leftover.path, leftover.reason);
+            }
+        }
         if !report.unindexed_packs.is_empty() && !damaged_indexes.is_empty() {
             crate::common::print_damaged_indexes(&damaged_indexes, report.unindexed_packs.len());
         }

@@ -45,6 +45,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Prints the storage retries and throttling waits of a command, when there were any.
+pub fn print_storage_stats(stats: &haven_repo::StorageStats) -> anyhow::Result<()> {
+    if stats.retries == 0 && stats.throttled_waits == 0 {
+        return Ok(());
+    }
+    crate::common::print_stdout(&format!(
+        "storage: {} requests retried, {} waits for Retry-After",
+        stats.retries, stats.throttled_waits
+    ))
+}
+
+/// Returns the storage counters as JSON, for `--json` summaries.
+pub fn storage_stats_json(stats: &haven_repo::StorageStats) -> serde_json::Value {
+    serde_json::json!({
+        "retries": stats.retries,
+        "throttled_waits": stats.throttled_waits,
+        "faults_injected": stats.faults.total(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         report.dirs,
         bytes(report.bytes)
     );
+    super::format::print_storage_stats(&repo.storage().stats())?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::copy::CopyStats;
 use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
-use crate::index::{self, IndexFile, IndexedPack};
+use crate::index::{self, BlobLocation, IndexFile, IndexedPack};
 use crate::pack::{self, PACK_PREFIX};
 use crate::snapshot::{self, BackupSummary, Snapshot};
 use crate::sqlite::SqliteOptions;
@@ -128,6 +129,9 @@ pub struct BackupResult {
     /// Packs found in storage without an index entry, from an interrupted backup,
     /// and indexed again so their blobs are reused.
     pub adopted_packs: u64,
+    /// Blobs copied out of packs that a prune marked for deletion while the backup
+    /// ran, so the snapshot does not depend on those packs.
+    pub rescued_blobs: u64,
 }
 
 impl Repository {
@@ -136,6 +140,9 @@ impl Repository {
         let started = Instant::now();
         let time_ns = now_ns();
         let paths = normalize_paths(paths)?;
+        // Marks written since the repository was opened count too: no blob of a
+        // marked pack is reused.
+        self.reload_marks().await?;
         let adopted_packs = self.adopt_unindexed_packs().await?;
         let mut damaged = self.damaged_indexes();
         let hostname = options.hostname.clone().unwrap_or_else(system_hostname);
@@ -186,8 +193,9 @@ impl Repository {
             parent: parent.map(|(id, _)| id),
             summary: BackupSummary::default(),
         };
-        summary.bytes_written = outcome.packer.bytes_written;
-        summary.blobs_new = outcome.packer.blobs;
+        let rescued = self.rescue_marked_blobs(&outcome.used).await?;
+        summary.bytes_written = outcome.packer.bytes_written + rescued.bytes_written;
+        summary.blobs_new = outcome.packer.blobs + rescued.blobs;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let mut snapshot = snapshot;
         snapshot.summary = summary;
@@ -204,7 +212,35 @@ impl Repository {
             problems: outcome.problems,
             damaged,
             adopted_packs,
+            rescued_blobs: rescued.blobs,
         })
+    }
+
+    /// Copies the blobs the new snapshot references out of packs that a prune has
+    /// marked for deletion, into new packs. A prune that marked them after this backup
+    /// loaded the marks did not know the snapshot would need them. Once the copies
+    /// exist, deleting the marked packs loses nothing. Runs just before the snapshot
+    /// is written, and the grace period covers the time between the two.
+    async fn rescue_marked_blobs(&self, used: &HashSet<ObjectId>) -> Result<CopyStats> {
+        let marked = self.reload_marks().await?;
+        if marked.is_empty() {
+            return Ok(CopyStats::default());
+        }
+        let to_copy: Vec<(ObjectId, BlobLocation)> = {
+            let index = self.index.read().expect("index lock");
+            used.iter()
+                .filter_map(|id| index.blobs.get(id).map(|location| (*id, location.clone())))
+                .filter(|(_, location)| marked.contains(&location.pack))
+                .collect()
+        };
+        if to_copy.is_empty() {
+            return Ok(CopyStats::default());
+        }
+        tracing::info!(
+            blobs = to_copy.len(),
+            "copying blobs out of packs a prune marked during the backup"
+        );
+        self.copy_blobs(&to_copy).await
     }
 
     async fn choose_parent(
@@ -235,7 +271,7 @@ impl Repository {
             listed
                 .into_iter()
                 .filter_map(|path| pack::pack_id_from_path(&path).map(|id| (path, id)))
-                .filter(|(_, id)| !index.packs.contains_key(id))
+                .filter(|(_, id)| !index.packs.contains_key(id) && !index.marked.contains(id))
                 .collect()
         };
         let mut adopted = Vec::new();
@@ -321,7 +357,7 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-fn system_hostname() -> String {
+pub(crate) fn system_hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its whole length; gethostname writes at most
     // that many bytes.

@@ -54,6 +54,8 @@ pub(crate) struct Pipeline {
     pending: HashSet<ObjectId>,
     /// Ids of all-zero data chunks, by length.
     zero_ids: HashMap<usize, ObjectId>,
+    /// Every blob the new snapshot references, new or reused.
+    used: HashSet<ObjectId>,
 }
 
 impl Pipeline {
@@ -110,6 +112,7 @@ impl Pipeline {
             packer: Some(packer),
             pending: HashSet::new(),
             zero_ids: HashMap::new(),
+            used: HashSet::new(),
         }
     }
 
@@ -131,7 +134,8 @@ impl Pipeline {
         if zero_run {
             self.zero_ids.insert(plaintext.len(), id);
         }
-        if self.pending.contains(&id) || self.repo.has_blob(&id) {
+        self.used.insert(id);
+        if self.pending.contains(&id) || self.repo.has_reusable_blob(&id) {
             return Ok((id, false));
         }
         self.pending.insert(id);
@@ -172,9 +176,17 @@ impl Pipeline {
         }
     }
 
-    /// Flushes the last packs and index file and returns what was written.
-    pub fn finish(mut self) -> Result<PackerStats> {
-        self.join()
+    /// Records blobs that the snapshot references without passing them through
+    /// [`Pipeline::save`], such as an unchanged file's content.
+    pub fn record_reused(&mut self, ids: &[ObjectId]) {
+        self.used.extend(ids.iter().copied());
+    }
+
+    /// Flushes the last packs and index file and returns what was written and every
+    /// blob the snapshot references.
+    pub fn finish(mut self) -> Result<(PackerStats, HashSet<ObjectId>)> {
+        let stats = self.join()?;
+        Ok((stats, std::mem::take(&mut self.used)))
     }
 }
 

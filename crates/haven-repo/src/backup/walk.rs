@@ -33,6 +33,8 @@ pub(super) struct WalkOutcome {
     pub summary: BackupSummary,
     pub problems: Vec<FileProblem>,
     pub packer: PackerStats,
+    /// Every blob the snapshot references.
+    pub used: HashSet<ObjectId>,
 }
 
 pub(super) fn run(
@@ -80,12 +82,13 @@ pub(super) fn run(
         problems,
         ..
     } = walker;
-    let packer = pipeline.finish()?;
+    let (packer, used) = pipeline.finish()?;
     Ok(WalkOutcome {
         root_tree,
         summary,
         problems,
         packer,
+        used,
     })
 }
 
@@ -232,8 +235,13 @@ impl Walker {
         let unchanged =
             previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
         if let Some(prev) = unchanged {
-            if prev.content.iter().all(|id| self.repo.has_blob(id)) {
+            if prev
+                .content
+                .iter()
+                .all(|id| self.repo.has_reusable_blob(id))
+            {
                 node.content = prev.content.clone();
+                self.pipeline.record_reused(&node.content);
                 self.summary.files_unchanged += 1;
                 self.remember_links(node);
                 return Ok(true);
