@@ -17,6 +17,7 @@ mod compress;
 mod config;
 mod envelope;
 mod error;
+mod fuzzing_samples;
 mod id;
 mod index;
 mod keys;
@@ -53,5 +54,7 @@ pub use sqlite::{DatabaseHeader, LockedPolicy, SqliteOptions};
 pub use storage::Storage;
 pub use tree::{escape_name, Node, NodeKind, Tree};
 
+#[doc(hidden)]
+pub mod fuzzing;
 #[doc(hidden)]
 pub mod testing;
