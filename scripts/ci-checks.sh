@@ -41,7 +41,7 @@ elif [[ "$advisories" == "require" ]]; then
     echo "error: the RustSec advisory database could not be fetched and HAVEN_ADVISORIES=require" >&2
     exit 1
 else
-    echo "warning: the RustSec advisory database could not be fetched (no route to GitHub);" \
+    echo "warning: the RustSec advisory database could not be fetched (see the error above);" \
         "cargo deny check advisories and cargo audit were NOT run." \
         "Set HAVEN_ADVISORIES=require where GitHub is reachable." >&2
 fi

@@ -37,7 +37,7 @@ fi
 
 echo "== building ${#targets[@]} fuzz targets"
 start=$(date +%s)
-(cd fuzz && cargo fuzz build -O --debug-assertions)
+(cd fuzz && cargo fuzz build -O)
 echo "build took $(($(date +%s) - start)) s"
 bin_dir="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 
