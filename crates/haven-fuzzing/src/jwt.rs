@@ -16,7 +16,8 @@ pub const HS256_TENANT: &str = "hs-tenant";
 /// The HS256 secret of [`HS256_TENANT`].
 pub const HS256_SECRET: [u8; 32] = [0x11; 32];
 
-/// The tenants: one HS256 with a fixed secret and one EdDSA with a generated key.
+/// Returns the fixture tenants: one HS256 with a fixed secret and one EdDSA with a
+/// generated key.
 pub fn tenants() -> &'static TenantKeys {
     static TENANTS: OnceLock<TenantKeys> = OnceLock::new();
     TENANTS.get_or_init(|| {

@@ -129,8 +129,8 @@ fn structured_token_signature_verifies() {
     assert!(principal.is_ok(), "{principal:?}");
 }
 
-/// Writes the seed corpus into fuzz/corpus/<target>/, one file per input named by its
-/// BLAKE3 hash. Run with `cargo test -p haven-fuzzing --test replay -- --ignored`.
+/// Writes the seed corpus into fuzz/corpus/<target>/, one file per input named by a
+/// hash of its content. Run with `cargo test -p haven-fuzzing --test replay -- --ignored`.
 #[test]
 #[ignore = "writes the committed seed corpus"]
 fn write_seed_corpus() {
@@ -143,7 +143,7 @@ fn write_seed_corpus() {
     for (name, data) in inputs {
         let dir = fuzz_dir().join("corpus").join(name);
         fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(&blake3_hex(&data)[..16]);
+        let file = dir.join(&content_name(&data)[..16]);
         fs::write(file, data).unwrap();
     }
 }
@@ -174,9 +174,9 @@ fn sqlite_databases() -> Vec<Vec<u8>> {
     out
 }
 
-fn blake3_hex(data: &[u8]) -> String {
+fn content_name(data: &[u8]) -> String {
     use std::fmt::Write;
-    // A stable name from a 64-bit FNV-1a hash is enough to keep files apart.
+    // A 64-bit FNV-1a hash and the length keep file names stable and apart.
     let mut hash: u64 = 0xcbf29ce484222325;
     for byte in data {
         hash = (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3);
