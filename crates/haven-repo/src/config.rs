@@ -114,5 +114,15 @@ pub(crate) fn decode_config_body(
 ) -> Result<RepoConfig, String> {
     let plain = haven_crypto::open(&keys.metadata, &associated_data("config", repo_id), sealed)
         .map_err(|_| "settings failed authentication".to_string())?;
-    from_cbor(&plain)
+    let config: RepoConfig = from_cbor(&plain)?;
+    // Sizes outside FastCDC's ranges would make the chunker panic at the next backup.
+    InitOptions {
+        pack_size: config.pack_size,
+        chunk_min: config.chunk_min,
+        chunk_avg: config.chunk_avg,
+        chunk_max: config.chunk_max,
+    }
+    .validate()
+    .map_err(|reason| format!("settings are invalid: {reason}"))?;
+    Ok(config)
 }

@@ -19,6 +19,7 @@ mod copy;
 mod envelope;
 mod error;
 mod forget;
+mod fuzzing_samples;
 mod id;
 mod index;
 mod keys;
@@ -60,5 +61,7 @@ pub use sqlite::{DatabaseHeader, LockedPolicy, SqliteOptions};
 pub use storage::{ObjectMeta, Storage};
 pub use tree::{escape_name, Node, NodeKind, Tree};
 
+#[doc(hidden)]
+pub mod fuzzing;
 #[doc(hidden)]
 pub mod testing;

@@ -319,7 +319,7 @@ impl Repository {
     /// Loads a tree blob.
     pub async fn load_tree(&self, id: &ObjectId) -> Result<Tree> {
         let bytes = self.load_blob(BlobType::Tree, id).await?;
-        crate::id::from_cbor(&bytes)
+        crate::tree::decode_tree(&bytes)
             .map_err(|reason| self.damaged(Damage::new(format!("tree {}", id.short()), reason)))
     }
 

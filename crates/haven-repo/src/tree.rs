@@ -69,6 +69,41 @@ impl Tree {
     }
 }
 
+/// Decodes a tree blob's plaintext and checks that every name is one safe path
+/// component and that the names are sorted without repeats.
+///
+/// A restore joins each name to the target folder, so an empty name, `.`, `..`, or a
+/// name containing `/` or NUL would write outside the entry's folder.
+pub(crate) fn decode_tree(plaintext: &[u8]) -> Result<Tree, String> {
+    let tree: Tree = crate::id::from_cbor(plaintext)?;
+    for node in &tree.nodes {
+        let name = node.name.as_slice();
+        if name.is_empty()
+            || name == b"."
+            || name == b".."
+            || name.contains(&b'/')
+            || name.contains(&0)
+        {
+            return Err(format!(
+                "entry name \"{}\" is not a single file name",
+                escape_name(name)
+            ));
+        }
+    }
+    if let Some(pair) = tree
+        .nodes
+        .windows(2)
+        .find(|pair| pair[0].name >= pair[1].name)
+    {
+        return Err(format!(
+            "entries are not sorted by name: \"{}\" comes before \"{}\"",
+            escape_name(&pair[0].name),
+            escape_name(&pair[1].name)
+        ));
+    }
+    Ok(tree)
+}
+
 /// Formats a raw name for display: UTF-8 stays as it is, other bytes become `\xNN`,
 /// and a backslash becomes `\\`, so the output maps back to one byte string.
 pub fn escape_name(bytes: &[u8]) -> String {

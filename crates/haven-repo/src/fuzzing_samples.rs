@@ -1,0 +1,191 @@
+//! Seed inputs for the fuzz targets, made by the real encoders under the test keys.
+
+use haven_crypto::SecretKey;
+
+use crate::config::encode_config;
+use crate::fuzzing::{join_prefixed, BACKUP_KEY, MASTER_KEY, NONCE, REPO_ID, SLOT_ID};
+use crate::id::{to_cbor, ObjectId, SlotId};
+use crate::index::{encode_index, IndexFile, IndexedPack};
+use crate::keys::KeySet;
+use crate::pack::{blob_id, seal_blob, BlobType, PackBuilder};
+use crate::slot::encode_slot_with_nonce;
+use crate::snapshot::{encode_snapshot, BackupSummary, Snapshot};
+use crate::tree::{Node, NodeKind, Tree};
+use crate::{InitOptions, RepoConfig, SlotKind};
+
+pub(crate) fn sample_inputs(keys: &KeySet) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    configs(keys, &mut out);
+    slots(&mut out);
+    let (tree, pack_bytes, header_plain, blob_area, packs) = pack_and_tree(keys);
+    out.push(("repo_pack", pack_bytes));
+    out.push(("repo_pack_plain", join_prefixed(&blob_area, &header_plain)));
+    let tree_plain = to_cbor(&tree);
+    let tree_id = blob_id(keys, &tree_plain);
+    let mut sealed_tree = tree_id.0.to_vec();
+    sealed_tree.extend_from_slice(&seal_blob(
+        keys,
+        BlobType::Tree,
+        &tree_id,
+        &tree_plain,
+        true,
+    ));
+    out.push(("repo_tree", sealed_tree));
+    out.push(("repo_tree_plain", tree_plain));
+    out.push(("repo_tree_plain", to_cbor(&Tree::default())));
+    let index = IndexFile { packs };
+    out.push(("repo_index_plain", to_cbor(&index)));
+    out.push(("repo_index", encode_index(keys, &index).1));
+    out.push(("repo_index", encode_index(keys, &IndexFile::default()).1));
+    for snapshot in [snapshot(tree_id, None), snapshot(tree_id, Some(tree_id))] {
+        out.push(("repo_snapshot_plain", to_cbor(&snapshot)));
+        out.push(("repo_snapshot", encode_snapshot(keys, &snapshot).1));
+    }
+    out
+}
+
+fn configs(keys: &KeySet, out: &mut Vec<(&'static str, Vec<u8>)>) {
+    let defaults = InitOptions::default();
+    for (min, avg, max, pack_size) in [
+        (
+            defaults.chunk_min,
+            defaults.chunk_avg,
+            defaults.chunk_max,
+            defaults.pack_size,
+        ),
+        (64, 256, 1024, 4096),
+    ] {
+        let config = RepoConfig {
+            version: crate::FORMAT_VERSION,
+            pack_size,
+            chunk_min: min,
+            chunk_avg: avg,
+            chunk_max: max,
+            created: 1_700_000_000,
+        };
+        out.push(("repo_config", encode_config(&REPO_ID, keys, &config)));
+        out.push(("repo_config_plain", to_cbor(&config)));
+    }
+}
+
+fn slots(out: &mut Vec<(&'static str, Vec<u8>)>) {
+    let kinds = [
+        SlotKind::RecoveryKey,
+        SlotKind::Vault {
+            vault_url: "https://127.0.0.1:8443".into(),
+            account: "alice".into(),
+            vault_id: "vault-test".into(),
+            server_fingerprint: "ab".repeat(32),
+        },
+    ];
+    for kind in kinds {
+        let slot = encode_slot_with_nonce(
+            &haven_crypto::BackupKey::from_bytes(BACKUP_KEY),
+            &SecretKey::from_bytes(MASTER_KEY),
+            &REPO_ID,
+            SlotId(SLOT_ID),
+            kind,
+            &NONCE,
+        );
+        // The envelope header is 8 bytes of magic and a 32-byte checksum.
+        out.push(("repo_slot_body", slot[40..].to_vec()));
+        out.push(("repo_slot", slot));
+    }
+}
+
+type PackParts = (Tree, Vec<u8>, Vec<u8>, Vec<u8>, Vec<IndexedPack>);
+
+fn pack_and_tree(keys: &KeySet) -> PackParts {
+    let contents: [&[u8]; 3] = [
+        b"hello haven",
+        &[0u8; 300],
+        b"SQLite format 3\0 and some text that compresses well, well, well, well, well",
+    ];
+    let mut builder = PackBuilder::default();
+    let mut nodes = Vec::new();
+    for (i, content) in contents.iter().enumerate() {
+        let id = blob_id(keys, content);
+        let sealed = seal_blob(keys, BlobType::Data, &id, content, true);
+        builder.add(BlobType::Data, id, &sealed, content.len() as u64);
+        nodes.push(file_node(
+            format!("file-{i}").into_bytes(),
+            id,
+            content.len(),
+        ));
+    }
+    nodes.push(Node {
+        kind: NodeKind::Symlink,
+        link_target: b"file-0".to_vec(),
+        content: Vec::new(),
+        ..file_node(b"link".to_vec(), ObjectId([0; 32]), 0)
+    });
+    let subtree = Tree::default();
+    let subtree_plain = to_cbor(&subtree);
+    let subtree_id = blob_id(keys, &subtree_plain);
+    let sealed = seal_blob(keys, BlobType::Tree, &subtree_id, &subtree_plain, true);
+    builder.add(
+        BlobType::Tree,
+        subtree_id,
+        &sealed,
+        subtree_plain.len() as u64,
+    );
+    nodes.push(Node {
+        kind: NodeKind::Dir,
+        mode: 0o40755,
+        content: Vec::new(),
+        subtree: Some(subtree_id),
+        ..file_node(b"sub".to_vec(), ObjectId([0; 32]), 0)
+    });
+    let blob_area_len = builder.len() as usize;
+    let pack = builder.finish(keys);
+    let header_plain = to_cbor(&pack.entries);
+    let blob_area = pack.bytes[..blob_area_len].to_vec();
+    let indexed = IndexedPack {
+        id: pack.id,
+        size: pack.bytes.len() as u64,
+        blobs: pack.entries.clone(),
+    };
+    (
+        Tree { nodes },
+        pack.bytes,
+        header_plain,
+        blob_area,
+        vec![indexed],
+    )
+}
+
+fn file_node(name: Vec<u8>, content: ObjectId, size: usize) -> Node {
+    Node {
+        name,
+        kind: NodeKind::File,
+        mode: 0o100644,
+        mtime_ns: 1_700_000_000_000_000_000,
+        ctime_ns: 1_700_000_000_000_000_000,
+        uid: 1000,
+        gid: 1000,
+        size: size as u64,
+        inode: 42,
+        device: 7,
+        links: 1,
+        rdev: 0,
+        link_target: Vec::new(),
+        content: vec![content],
+        subtree: None,
+    }
+}
+
+fn snapshot(tree: ObjectId, parent: Option<ObjectId>) -> Snapshot {
+    Snapshot {
+        time_ns: 1_700_000_000_000_000_000,
+        hostname: "fuzz-host".into(),
+        paths: vec![b"/home/user/chats".to_vec()],
+        tags: vec!["daily".into()],
+        tree,
+        parent,
+        summary: BackupSummary {
+            files_new: 3,
+            bytes_read: 400,
+            ..BackupSummary::default()
+        },
+    }
+}
