@@ -3,7 +3,8 @@
 # deny.toml) and cargo-audit (RustSec advisories for Cargo.lock).
 #
 # Installs both tools at pinned versions with `cargo install --locked` when the
-# installed version differs (about 7 and 6 minutes of compiling on a 2-core machine).
+# installed version differs (about 7 and 15 minutes of compiling on a busy 2-core
+# machine); cargo-audit only once the advisory database could be fetched.
 #
 # The advisory checks need the RustSec advisory database, which both tools clone from
 # GitHub. Where that host is unreachable, HAVEN_ADVISORIES decides:
@@ -26,7 +27,6 @@ install_pinned() {
 }
 
 install_pinned cargo-deny "$CARGO_DENY_VERSION"
-install_pinned cargo-audit "$CARGO_AUDIT_VERSION"
 
 echo "== cargo deny check bans licenses sources"
 cargo deny --color never check bans licenses sources
@@ -35,6 +35,9 @@ echo "== advisory database"
 if cargo deny --color never fetch db; then
     echo "== cargo deny check advisories"
     cargo deny --color never check advisories
+    # cargo-audit is installed only here: without the database it has nothing to
+    # check, and its build takes several minutes.
+    install_pinned cargo-audit "$CARGO_AUDIT_VERSION"
     echo "== cargo audit"
     cargo audit --deny warnings
 elif [[ "$advisories" == "require" ]]; then
