@@ -188,3 +188,96 @@ fn missing_key_is_named() {
     );
     case.assert_nothing_left();
 }
+
+#[test]
+fn environment_key_without_import_is_ignored() {
+    let case = Case::new();
+    let media = case.env.path("media");
+    std::fs::create_dir(&media).unwrap();
+    let out = std::process::Command::new(repo_common::HAVEN)
+        .args(["backup", "--repo", case.env.repo.to_str().unwrap()])
+        .args(["--key-file", case.env.key_file.to_str().unwrap()])
+        .arg(&media)
+        .env("HAVEN_WHATSAPP_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_success(&out);
+}
+
+#[test]
+fn folder_named_whatsapp_is_rejected_first() {
+    let case = Case::new();
+    let clash = case.env.path("whatsapp");
+    std::fs::create_dir(&clash).unwrap();
+    let out = case.import(&["--whatsapp-key", KEY, clash.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("back up its parent folder"),
+        "{}",
+        stderr(&out)
+    );
+    case.assert_nothing_left();
+}
+
+#[test]
+fn interrupted_import_removes_decrypted_copy() {
+    let case = Case::new();
+    // A database large enough that the backup is still running when SIGINT arrives.
+    let big = case.env.path("big.db");
+    let db = rusqlite::Connection::open(&big).unwrap();
+    db.execute_batch(
+        "CREATE TABLE m (body BLOB);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000)
+         INSERT INTO m SELECT randomblob(1000) FROM c;",
+    )
+    .unwrap();
+    drop(db);
+    let backup = case.env.path("big.db.crypt15");
+    let args = ["whatsapp", "encrypt", "--key", KEY];
+    assert_success(&run(&[
+        &args[..],
+        &[big.to_str().unwrap(), backup.to_str().unwrap()],
+    ]
+    .concat()));
+
+    let env = &case.env;
+    let mut child = std::process::Command::new(repo_common::HAVEN)
+        .args(["backup", "--repo", env.repo.to_str().unwrap()])
+        .args(["--key-file", env.key_file.to_str().unwrap()])
+        .args([
+            "--import-whatsapp",
+            backup.to_str().unwrap(),
+            "--whatsapp-key",
+            KEY,
+        ])
+        .env("TMPDIR", &case.tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the decrypted database is in place, then interrupt.
+    let decrypted = || {
+        std::fs::read_dir(&case.tmp)
+            .unwrap()
+            .flatten()
+            .any(|dir| dir.path().join("whatsapp/big.db").exists())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !decrypted() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never decrypted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("removed the decrypted WhatsApp copy"), "{err}");
+    // The snapshot may or may not have been written; the decrypted copy must be gone.
+    assert_eq!(std::fs::read_dir(&case.tmp).unwrap().count(), 0);
+}

@@ -1,6 +1,7 @@
 //! `haven backup`: back up files and folders into a new snapshot.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,15 +21,29 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Ok(repo) => repo,
         Err(e) => return e.into_exit(),
     };
-    let imported = match args.import.decrypt().await {
+    let imported = match args.import.decrypt(&args.paths).await {
         Ok(imported) => imported,
-        Err(e) => return import_error_exit(e),
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            let code = if error.damaged {
+                crate::EXIT_DAMAGED
+            } else {
+                1
+            };
+            return Ok(ExitCode::from(code));
+        }
     };
     let mut paths = args.paths.clone();
     let mut recorded_paths = Vec::new();
+    let mut sqlite = args.sqlite.options();
     if let Some(imported) = &imported {
         paths.push(imported.folder.clone());
         recorded_paths.push((imported.folder.clone(), imported.source.clone()));
+        // The consistent copy of the decrypted database is plaintext too: it goes in
+        // the import's private folder, which the signal handler removes.
+        if sqlite.temp_dir.is_none() {
+            sqlite.temp_dir = imported.folder.parent().map(Path::to_path_buf);
+        }
     }
     let progress = Arc::new(BackupProgress::default());
     let bar = std::io::stderr()
@@ -37,7 +52,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let options = BackupOptions {
         tags: args.tags.clone(),
         progress: Some(progress.clone()),
-        sqlite: args.sqlite.options(),
+        sqlite,
         recorded_paths,
         ..BackupOptions::default()
     };
@@ -78,20 +93,6 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     } else {
         Ok(ExitCode::from(crate::EXIT_DAMAGED))
     }
-}
-
-/// Prints why the WhatsApp import failed; a damaged or truncated file exits with the
-/// damaged code, as `haven whatsapp decrypt` does.
-fn import_error_exit(error: anyhow::Error) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {error:#}");
-    let damaged = error
-        .downcast_ref::<haven_whatsapp::Error>()
-        .is_some_and(|e| e.is_damaged());
-    Ok(ExitCode::from(if damaged {
-        crate::EXIT_DAMAGED
-    } else {
-        1
-    }))
 }
 
 fn start_bar(progress: Arc<BackupProgress>) -> (ProgressBar, tokio::task::JoinHandle<()>) {

@@ -23,7 +23,6 @@ pub struct ImportArgs {
         long,
         env = "HAVEN_WHATSAPP_KEY",
         hide_env_values = true,
-        requires = "import_whatsapp",
         conflicts_with = "whatsapp_key_file"
     )]
     pub whatsapp_key: Option<String>,
@@ -33,14 +32,40 @@ pub struct ImportArgs {
     pub whatsapp_key_file: Option<PathBuf>,
 }
 
-/// A decrypted WhatsApp backup, ready to be backed up. The folder is removed on drop.
+/// A decrypted WhatsApp backup, ready to be backed up. The folder is removed on drop,
+/// and by a signal handler if SIGINT or SIGTERM stops the process first.
 pub struct Imported {
     _dir: tempfile::TempDir,
+    cleanup: tokio::task::JoinHandle<()>,
     /// The folder to back up: `whatsapp`, holding the decrypted file.
     pub folder: PathBuf,
     /// The `.crypt15` file, recorded in the snapshot in place of the folder.
     pub source: PathBuf,
 }
+
+impl Drop for Imported {
+    fn drop(&mut self) {
+        self.cleanup.abort();
+    }
+}
+
+/// Why an import failed, with whether the `.crypt15` file is damaged (exit code 3).
+pub struct ImportError {
+    pub message: String,
+    pub damaged: bool,
+}
+
+impl From<anyhow::Error> for ImportError {
+    fn from(error: anyhow::Error) -> Self {
+        Self {
+            message: format!("{error:#}"),
+            damaged: false,
+        }
+    }
+}
+
+/// Name of the folder that holds the decrypted backup in the snapshot.
+const FOLDER: &str = "whatsapp";
 
 impl ImportArgs {
     fn root_key(&self) -> anyhow::Result<RootKey> {
@@ -57,44 +82,114 @@ impl ImportArgs {
         )
     }
 
-    /// Decrypts the backup named by `--import-whatsapp`, if any. A wrong key or a
-    /// damaged file is an error, and nothing is left on disk.
-    pub async fn decrypt(&self) -> anyhow::Result<Option<Imported>> {
+    /// Decrypts the backup named by `--import-whatsapp`, if any, next to the other
+    /// backup `paths`. A wrong key or a damaged file is an error, and nothing is left
+    /// on disk.
+    pub async fn decrypt(&self, paths: &[PathBuf]) -> Result<Option<Imported>, ImportError> {
         let Some(input) = self.import_whatsapp.clone() else {
             return Ok(None);
         };
+        check_name_clash(paths)?;
         let key = self.root_key()?;
-        tokio::task::spawn_blocking(move || decrypt_into_temp(&input, &key).map(Some))
-            .await
-            .context("the WhatsApp import's worker thread failed")?
+        let dir = tempfile::Builder::new()
+            .prefix("haven-import-")
+            .tempdir()
+            .context(
+                "cannot create a temporary folder for the decrypted WhatsApp backup; set \
+                 TMPDIR to a folder with room for it",
+            )?;
+        let cleanup = remove_on_signal(dir.path().to_owned())?;
+        let folder = dir.path().join(FOLDER);
+        let output = folder.join(decrypted_name(&input));
+        let decrypted = {
+            let (input, output) = (input.clone(), output.clone());
+            tokio::task::spawn_blocking(move || decrypt_into(&input, &key, &output))
+                .await
+                .context("the WhatsApp import's worker thread failed")?
+        };
+        if let Err(error) = decrypted {
+            cleanup.abort();
+            return Err(ImportError {
+                message: format!(
+                    "cannot import the WhatsApp backup {}: {error}",
+                    input.display()
+                ),
+                damaged: error.is_damaged(),
+            });
+        }
+        Ok(Some(Imported {
+            _dir: dir,
+            cleanup,
+            folder,
+            source: std::path::absolute(&input).unwrap_or(input),
+        }))
     }
 }
 
-fn decrypt_into_temp(input: &Path, key: &RootKey) -> anyhow::Result<Imported> {
-    let dir = tempfile::Builder::new()
-        .prefix("haven-import-")
-        .tempdir()
-        .context("cannot create a temporary folder for the decrypted WhatsApp backup; set TMPDIR to a folder with room for it")?;
-    let folder = dir.path().join("whatsapp");
-    std::fs::create_dir(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    let output = folder.join(decrypted_name(input));
-    let report = decrypt_file(input, key, &output, DecryptOptions::default())
-        .with_context(|| format!("cannot import the WhatsApp backup {}", input.display()))?;
+/// Rejects a backup path whose last component is the import's folder name, since
+/// both would be the same top-level entry of the snapshot.
+fn check_name_clash(paths: &[PathBuf]) -> anyhow::Result<()> {
+    for path in paths {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if absolute.file_name().is_some_and(|name| name == FOLDER) {
+            bail!(
+                "{} has the name that the imported WhatsApp backup gets in the snapshot \
+                 ({FOLDER}/); back up its parent folder instead, or rename it",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Decrypts `input` into `output`, creating its folder; a ZIP archive (a multi-file
+/// backup) gets a `.zip` suffix.
+fn decrypt_into(input: &Path, key: &RootKey, output: &Path) -> Result<(), haven_whatsapp::Error> {
+    let folder = output
+        .parent()
+        .expect("the output is inside the import folder");
+    std::fs::create_dir(folder).map_err(|source| haven_whatsapp::Error::Io {
+        action: "create the folder",
+        path: folder.to_owned(),
+        source,
+    })?;
+    let report = decrypt_file(input, key, output, DecryptOptions::default())?;
     if report.content == ContentKind::Zip {
-        let mut zip = output.clone().into_os_string();
+        let mut zip = output.as_os_str().to_owned();
         zip.push(".zip");
-        std::fs::rename(&output, &zip).context("renaming the decrypted ZIP archive failed")?;
+        std::fs::rename(output, &zip).map_err(|source| haven_whatsapp::Error::Io {
+            action: "rename the decrypted ZIP archive",
+            path: output.to_owned(),
+            source,
+        })?;
     }
     tracing::info!(
         input = %input.display(),
         bytes = report.output_len,
         "decrypted the WhatsApp backup for import"
     );
-    Ok(Imported {
-        _dir: dir,
-        folder,
-        source: std::path::absolute(input).unwrap_or_else(|_| input.to_owned()),
-    })
+    Ok(())
+}
+
+/// Watches for SIGINT and SIGTERM from now on. On either, removes the decrypted copy
+/// in `dir` and exits with 128 + the signal number, as a process killed by it would.
+fn remove_on_signal(dir: PathBuf) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Registered here, before anything is decrypted, so no signal slips past.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    Ok(tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = interrupt.recv() => 130,
+            _ = terminate.recv() => 143,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!(
+            "interrupted: removed the decrypted WhatsApp copy in {}",
+            dir.display()
+        );
+        std::process::exit(code);
+    }))
 }
 
 /// `msgstore.db.crypt15` -> `msgstore.db`; a name without the suffix is kept whole.
@@ -104,8 +199,9 @@ fn decrypted_name(input: &Path) -> OsString {
         .map(|n| n.to_os_string())
         .unwrap_or_else(|| "msgstore.db".into());
     match name.to_str().and_then(|n| n.strip_suffix(".crypt15")) {
-        Some(stem) if !stem.is_empty() => stem.into(),
-        _ => name,
+        Some("" | "." | "..") => "msgstore.db".into(),
+        Some(stem) => stem.into(),
+        None => name,
     }
 }
 
@@ -120,6 +216,7 @@ mod tests {
             "msgstore.db"
         );
         assert_eq!(decrypted_name(Path::new("wa.db")), "wa.db");
-        assert_eq!(decrypted_name(Path::new(".crypt15")), ".crypt15");
+        assert_eq!(decrypted_name(Path::new(".crypt15")), "msgstore.db");
+        assert_eq!(decrypted_name(Path::new("..crypt15")), "msgstore.db");
     }
 }
