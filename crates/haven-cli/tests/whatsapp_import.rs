@@ -241,7 +241,7 @@ fn interrupted_import_removes_decrypted_copy() {
     .concat()));
 
     let env = &case.env;
-    let mut child = std::process::Command::new(repo_common::HAVEN)
+    let child = std::process::Command::new(repo_common::HAVEN)
         .args(["backup", "--repo", env.repo.to_str().unwrap()])
         .args(["--key-file", env.key_file.to_str().unwrap()])
         .args([
