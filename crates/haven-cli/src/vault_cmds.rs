@@ -7,6 +7,7 @@ mod tenants;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::common::outln;
 use clap::{Args, Subcommand};
 
 pub use kek_args::KekArgs;
@@ -49,11 +50,11 @@ pub async fn run(command: VaultCommand) -> anyhow::Result<ExitCode> {
 fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let kek = args.kek.config()?;
     let fingerprint = haven_vault_server::init_vault(&args.data, &kek, &args.vault_id)?;
-    println!(
+    outln!(
         "vault {} initialised in {}",
         args.vault_id,
         args.data.display()
     );
-    println!("fingerprint {fingerprint}");
+    outln!("fingerprint {fingerprint}");
     Ok(ExitCode::SUCCESS)
 }

@@ -175,6 +175,9 @@ fn listings_into_closed_pipe_exit_quietly() {
     assert_closed_pipe_is_quiet(&env, &["snapshots"]);
     assert_closed_pipe_is_quiet(&env, &["snapshots", "--json"]);
     assert_closed_pipe_is_quiet(&env, &["ls", "latest"]);
+    assert_closed_pipe_is_quiet(&env, &["check"]);
+    assert_closed_pipe_is_quiet(&env, &["check", "--json"]);
+    assert_closed_pipe_is_quiet(&env, &["key", "show"]);
 }
 
 #[test]

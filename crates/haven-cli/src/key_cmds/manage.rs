@@ -8,6 +8,7 @@ use super::enroll::add_vault_slot;
 use super::slots::{choose_vault_slot, connect_to_slot, open_storage, vault_slots};
 use super::vault::recover_key;
 use super::{keyfile, password, AddPasswordArgs, ChangePasswordArgs, RemovePasswordArgs};
+use crate::common::outln;
 use crate::common::RepoArgs;
 
 /// Recovers the vault key with the current password, then enrolls the same key under
@@ -74,7 +75,7 @@ pub async fn remove_password(args: RemovePasswordArgs) -> anyhow::Result<()> {
             .add_slot(&new_key, SlotKind::RecoveryKey)
             .await
             .context("cannot add a 64-digit key slot; nothing was removed")?;
-        println!(
+        outln!(
             "New 64-digit key (key slot {new_slot}); write it down, it is shown only once:\n{}",
             new_key.to_grouped_digits().as_str()
         );

@@ -5,10 +5,12 @@ use haven_repo::{Repository, SlotKind};
 
 use super::slots::open_storage;
 use super::ShowArgs;
+use crate::common::outln;
 
 pub async fn run(args: ShowArgs) -> anyhow::Result<()> {
     let key = args.target.backup_key()?;
-    println!("{}", key.to_grouped_digits().as_str());
+    // Written straight from the zeroized buffer: no formatted copy of the key.
+    crate::common::print_stdout(key.to_grouped_digits().as_str())?;
     let url = &args.target.repo;
     let storage = open_storage(url)?;
     let list = Repository::list_slots(&storage)
@@ -35,7 +37,7 @@ pub async fn run(args: ShowArgs) -> anyhow::Result<()> {
                 "vault password: {vault_url}, account {account:?}, vault {vault_id}, fingerprint {server_fingerprint}"
             ),
         };
-        println!("slot {} {description} {marker}", slot.id);
+        outln!("slot {} {description} {marker}", slot.id);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use haven_repo::CheckOptions;
 
 use super::CheckArgs;
+use crate::common::outln;
 use crate::common::repo_error_exit;
 
 pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -20,9 +21,9 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return repo_error_exit(e),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "checked {} snapshots, {} trees, {} packs{}",
             report.snapshots,
             report.trees,
@@ -35,18 +36,18 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         );
         let damaged_indexes = repo.damaged_indexes();
         if !report.unindexed_packs.is_empty() && damaged_indexes.is_empty() {
-            println!(
+            outln!(
                 "{} packs are not indexed yet (left by an interrupted backup; the next backup reuses them)",
                 report.unindexed_packs.len()
             );
         }
         if !report.leftovers.is_empty() {
-            println!(
+            outln!(
                 "{} leftovers of interrupted writes (not damage; `haven repair` deletes them):",
                 report.leftovers.len()
             );
             for leftover in &report.leftovers {
-                println!("  {}: {}", leftover.path, leftover.reason);
+                outln!("  {}: {}", leftover.path, leftover.reason);
             }
         }
         if !report.unindexed_packs.is_empty() && !damaged_indexes.is_empty() {
@@ -55,7 +56,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     if report.is_ok() {
         if !args.json {
-            println!("no damage found");
+            outln!("no damage found");
         }
         return Ok(ExitCode::SUCCESS);
     }

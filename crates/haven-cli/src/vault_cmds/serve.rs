@@ -121,7 +121,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .serve(
             |bound| {
                 // Tests and scripts read this line to learn the port.
-                println!("listening on {scheme}://{bound}");
+                let _ = crate::common::print_stdout(&format!("listening on {scheme}://{bound}"));
                 let _ = std::io::stdout().flush();
             },
             shutdown_signal(),

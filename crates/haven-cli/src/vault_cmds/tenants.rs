@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::common::outln;
 use anyhow::Context;
 use clap::Args;
 use haven_vault_auth::{generate_tenant_key, mint, SigningKey, TenantAlg, TenantsFile};
@@ -67,7 +68,8 @@ pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
         &args.vault_id,
         Duration::from_secs(args.lifetime),
     )?;
-    println!("{}", token.as_str());
+    // Written straight from the zeroized buffer: no formatted copy of the token.
+    crate::common::print_stdout(token.as_str())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -81,7 +83,7 @@ pub fn tenant_key(args: TenantKeyArgs) -> anyhow::Result<ExitCode> {
     file.add(entry)?;
     key.save(&args.key_out)?;
     replace_tenants_file(&file, &args.tenants)?;
-    println!(
+    outln!(
         "tenant {} ({}) added to {}; signing key in {}",
         args.tenant,
         args.alg,

@@ -10,6 +10,7 @@ use haven_whatsapp::{
 };
 
 use super::{check_output, progress_bar, report_error, WhatsappKeyArgs};
+use crate::common::outln;
 
 /// Arguments of `haven whatsapp decrypt`.
 #[derive(Args, Debug)]
@@ -53,7 +54,7 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
         Layout::SingleFile => "tag and MD5 checksum verified",
         Layout::MultiFile => "multi-file backup, tag verified",
     };
-    println!(
+    outln!(
         "decrypted {} ({} bytes) into {} ({} bytes, {content}; {layout})",
         args.input.display(),
         report.file_len,
@@ -108,7 +109,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
         Ok(report) => report,
         Err(error) => return Ok(report_error(error)),
     };
-    println!(
+    outln!(
         "encrypted {} ({} bytes) into {} ({} bytes)",
         args.input.display(),
         report.input_len,

@@ -8,6 +8,7 @@ use clap::Args;
 use haven_whatsapp::{inspect_file, verify_file, DecryptOptions, Layout};
 
 use super::{report_error, WhatsappKeyArgs};
+use crate::common::outln;
 
 /// Arguments of `haven whatsapp info`.
 #[derive(Args, Debug)]
@@ -28,10 +29,10 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     };
     let header = &inspection.header;
     let info = &header.info;
-    println!("file:           {}", args.input.display());
-    println!("size:           {} bytes", inspection.file_len);
-    println!("format:         crypt15");
-    println!(
+    outln!("file:           {}", args.input.display());
+    outln!("size:           {} bytes", inspection.file_len);
+    outln!("format:         crypt15");
+    outln!(
         "header:         {} bytes, {}",
         header.len,
         if header.has_feature_table {
@@ -45,15 +46,15 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         Some(other) => other.to_string(),
         None => "absent".to_owned(),
     };
-    println!("key type:       {key_type}");
-    println!("iv:             {}", hex::encode(header.iv));
-    println!("app version:    {}", info.app_version);
-    println!("phone suffix:   {}", info.jid_suffix);
+    outln!("key type:       {key_type}");
+    outln!("iv:             {}", hex::encode(header.iv));
+    outln!("app version:    {}", info.app_version);
+    outln!("phone suffix:   {}", info.jid_suffix);
     if let Some(version) = info.backup_version {
-        println!("backup version: {version}");
+        outln!("backup version: {version}");
     }
     let features: Vec<String> = info.features().iter().map(u32::to_string).collect();
-    println!(
+    outln!(
         "features:       {}",
         if features.is_empty() {
             "none".into()
@@ -61,7 +62,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
             features.join(" ")
         }
     );
-    println!(
+    outln!(
         "checksum:       {}",
         if inspection.checksum_matches {
             "MD5 matches"
@@ -79,14 +80,14 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
                 Layout::SingleFile => "tag and MD5 checksum verified",
                 Layout::MultiFile => "multi-file backup, tag verified",
             };
-            println!(
+            outln!(
                 "key:            opens this backup ({layout}; content {} bytes)",
                 report.output_len
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            println!("key:            does not open this backup as it is");
+            outln!("key:            does not open this backup as it is");
             Ok(report_error(error))
         }
     }
