@@ -248,9 +248,17 @@ impl Restorer {
         if folder {
             shown.push_str("/ (folder contents)");
         }
+        // A chunk that repeats inside a file is named once.
+        let mut objects: Vec<String> = Vec::new();
+        for damage in &damages {
+            let text = damage.to_string();
+            if !objects.contains(&text) {
+                objects.push(text);
+            }
+        }
         self.report.damaged.push(DamagedFile {
             path: shown,
-            objects: damages.iter().map(|d| d.to_string()).collect(),
+            objects,
         });
     }
 
