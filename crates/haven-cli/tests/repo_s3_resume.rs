@@ -33,7 +33,7 @@ fn output(args: &[&str]) -> Output {
     haven(args).output().expect("run haven")
 }
 
-/// Total size of the pack files that the server holds under `data`.
+/// Total size of the pack files stored under `data` on the server.
 fn pack_bytes(data: &Path) -> u64 {
     let Ok(folders) = std::fs::read_dir(data) else {
         return 0;
