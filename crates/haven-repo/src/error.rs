@@ -46,7 +46,7 @@ pub enum RepoError {
     #[error("repository {url}: {damage}")]
     Damaged { url: String, damage: Damage },
 
-    #[error("repository {url}: format version {found} is not supported; this program reads version {supported}")]
+    #[error("repository {url}: its config names format version {found}, which is not supported; this program reads version {supported} (if the repository was made by this program, the config is damaged)")]
     UnsupportedVersion {
         url: String,
         found: u32,
