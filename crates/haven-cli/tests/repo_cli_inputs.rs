@@ -236,7 +236,7 @@ fn truncated_pack_loses_only_blobs_past_the_cut() {
     let repo = dir.path().join("repo");
     let key = dir.path().join("key");
     let (repo_arg, key_arg) = (repo.to_str().unwrap(), key.to_str().unwrap());
-    // Default packs (16 MiB) and chunks (about 1 MiB), so one pack holds the file.
+    // Default packs (16 MiB) and chunks (about 1 MiB), so one pack contains the file.
     assert_success(&run(&["init", "--repo", repo_arg, "--key-file", key_arg]));
     let source = dir.path().join("source");
     fs::create_dir(&source).unwrap();
@@ -290,7 +290,7 @@ fn truncated_pack_loses_only_blobs_past_the_cut() {
     assert!(lost > 0, "the cut damaged nothing");
 }
 
-/// The short ids that follow the word `blob` in command output.
+/// Returns the short ids that follow the word `blob` in command output.
 fn blob_ids(text: &str) -> std::collections::BTreeSet<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     words

@@ -12,7 +12,7 @@ use repo_common::{assert_exit, assert_success, run, snapshot_count, stderr, Env}
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER_KEY: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
-/// A real SQLite message database with a few hundred rows.
+/// Writes a real SQLite message database with 500 rows.
 fn message_db(path: &Path) {
     let db = rusqlite::Connection::open(path).unwrap();
     db.execute_batch("CREATE TABLE message (id INTEGER PRIMARY KEY, chat INTEGER, body TEXT);")
@@ -26,7 +26,7 @@ fn message_db(path: &Path) {
     }
 }
 
-/// Every message row, in id order.
+/// Returns every message row, in id order.
 fn messages(path: &Path) -> Vec<(i64, i64, String)> {
     let db = rusqlite::Connection::open(path).unwrap();
     let check: String = db
@@ -42,8 +42,8 @@ fn messages(path: &Path) -> Vec<(i64, i64, String)> {
     rows.map(Result::unwrap).collect()
 }
 
-/// The restored database is a consistent SQLite copy (the backup takes it with
-/// SQLite's backup API, which may renumber header counters) holding the same rows.
+/// Checks that the restored database contains the same rows. It is a consistent
+/// copy made with SQLite's backup API, which may renumber header counters.
 fn assert_same_messages(restored: &Path, original: &Path) {
     let got = messages(restored);
     assert_eq!(got.len(), 500);

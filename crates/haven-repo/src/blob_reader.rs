@@ -73,8 +73,8 @@ impl Repository {
             .iter()
             .map(|&(id, offset, length)| {
                 let damage = |reason: String| {
-                    let what = format!("blob {} in {path}", id.short());
-                    self.damaged(Damage::new(what, reason))
+                    let object = format!("blob {} in {path}", id.short());
+                    self.damaged(Damage::new(object, reason))
                 };
                 let Some(bytes) = &bytes else {
                     return (id, Err(damage("its pack file is missing".into())));
@@ -98,9 +98,9 @@ impl Repository {
     /// gives the bytes it still has, so that the blobs before the cut load and only
     /// the ones after it count as damaged. A missing pack is `None`.
     async fn read_span(&self, path: &str, span: &Span) -> Result<Option<Vec<u8>>> {
-        let wanted = span.end - span.start;
-        let failure = match self.storage.read_range(path, span.start, wanted).await {
-            Ok(Some(bytes)) if bytes.len() as u64 == wanted => return Ok(Some(bytes)),
+        let requested = span.end - span.start;
+        let failure = match self.storage.read_range(path, span.start, requested).await {
+            Ok(Some(bytes)) if bytes.len() as u64 == requested => return Ok(Some(bytes)),
             Ok(None) => return Ok(None),
             Ok(Some(_)) => None,
             // Some services fail a range read that runs past the end of the object.

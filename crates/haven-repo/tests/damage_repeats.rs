@@ -21,8 +21,8 @@ async fn repeated_damaged_chunk_is_named_once() {
         .await
         .unwrap();
 
-    // Damage the middle of the largest pack, which holds the file's chunks (the
-    // smaller one holds the trees).
+    // Damage the middle of the largest pack, which contains the file's chunks. The
+    // smaller one contains the trees.
     let packs = t.objects("data");
     let pack = packs
         .iter()

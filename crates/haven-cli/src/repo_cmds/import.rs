@@ -49,7 +49,8 @@ impl Drop for Imported {
     }
 }
 
-/// Why an import failed, with whether the `.crypt15` file is damaged (exit code 3).
+/// A failed import: the message, and whether the `.crypt15` file is damaged (exit
+/// code 3).
 pub struct ImportError {
     pub message: String,
     pub damaged: bool,
@@ -64,7 +65,7 @@ impl From<anyhow::Error> for ImportError {
     }
 }
 
-/// Name of the folder that holds the decrypted backup in the snapshot.
+/// Name of the folder that contains the decrypted backup in the snapshot.
 const FOLDER: &str = "whatsapp";
 
 impl ImportArgs {

@@ -341,7 +341,7 @@ fn normalize_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The bytes recorded in the snapshot for the source path `path`.
+/// Returns the bytes recorded in the snapshot for the source path `path`.
 fn recorded_path(path: &Path, aliases: &[(PathBuf, PathBuf)]) -> Vec<u8> {
     let recorded = aliases
         .iter()
