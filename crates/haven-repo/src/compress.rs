@@ -1,8 +1,15 @@
 //! zstd compression that skips data that does not compress.
 
+use std::io::Read;
+
 const STORED: u8 = 0;
 const ZSTD: u8 = 1;
 const LEVEL: i32 = 3;
+
+/// Largest plaintext a stored blob may decompress to. Data chunks are at most 16 MiB
+/// (FastCDC's upper bound for `chunk_max`), so only a tree of millions of entries
+/// comes near it. The cap keeps a crafted zstd frame from exhausting memory.
+pub const MAX_BLOB_LENGTH: u64 = 512 * 1024 * 1024;
 
 /// File signatures of formats that are already compressed: JPEG, PNG, GIF, WebP,
 /// MP4/MOV/HEIC (`ftyp` at offset 4), Matroska/WebM, Ogg, MP3 (ID3), zip (and docx,
@@ -50,14 +57,64 @@ pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
     out
 }
 
-/// Reverses [`encode`].
+/// Reverses [`encode`]. Fails on output longer than [`MAX_BLOB_LENGTH`].
 pub fn decode(payload: &[u8]) -> Result<Vec<u8>, String> {
+    decode_at_most(payload, MAX_BLOB_LENGTH)
+}
+
+fn decode_at_most(payload: &[u8], max_length: u64) -> Result<Vec<u8>, String> {
     match payload.split_first() {
         Some((&STORED, data)) => Ok(data.to_vec()),
         Some((&ZSTD, data)) => {
-            zstd::stream::decode_all(data).map_err(|e| format!("zstd data is invalid: {e}"))
+            let decoder = zstd::stream::read::Decoder::new(data)
+                .map_err(|e| format!("zstd data is invalid: {e}"))?;
+            let mut out = Vec::new();
+            decoder
+                .take(max_length + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("zstd data is invalid: {e}"))?;
+            if out.len() as u64 > max_length {
+                return Err(format!(
+                    "zstd data decompresses to more than the limit of {max_length} bytes"
+                ));
+            }
+            Ok(out)
         }
         Some((other, _)) => Err(format!("unknown compression byte {other}")),
         None => Err("empty blob payload".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_compressed_and_stored() {
+        let text = b"message text that repeats ".repeat(100);
+        let encoded = encode(&text, true);
+        assert_eq!(encoded[0], ZSTD);
+        assert_eq!(decode(&encoded).unwrap(), text);
+
+        let stored = encode(&text, false);
+        assert_eq!(stored[0], STORED);
+        assert_eq!(decode(&stored).unwrap(), text);
+    }
+
+    #[test]
+    fn decode_rejects_output_over_limit() {
+        let zeros = vec![0u8; 1 << 20];
+        let encoded = encode(&zeros, true);
+        assert!(encoded.len() < 1024, "a run of zeros compresses well");
+
+        let error = decode_at_most(&encoded, (1 << 20) - 1).unwrap_err();
+        assert!(error.contains("more than the limit"), "{error}");
+        assert_eq!(decode_at_most(&encoded, 1 << 20).unwrap(), zeros);
+    }
+
+    #[test]
+    fn decode_rejects_unknown_compression_byte() {
+        assert_eq!(decode(&[7, 1, 2]).unwrap_err(), "unknown compression byte 7");
+        assert_eq!(decode(&[]).unwrap_err(), "empty blob payload");
     }
 }
