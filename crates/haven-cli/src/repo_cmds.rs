@@ -9,6 +9,7 @@ mod inspect;
 mod prune;
 mod prune_args;
 mod restore;
+mod scratch;
 mod sqlite_args;
 
 use std::path::PathBuf;

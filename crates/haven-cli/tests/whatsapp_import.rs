@@ -137,7 +137,7 @@ fn imported_database_restores_identical() {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths = list[0]["paths"].to_string();
     assert!(paths.contains("msgstore.db.crypt15"), "{paths}");
-    assert!(!paths.contains("haven-import-"), "{paths}");
+    assert!(!paths.contains("haven-backup-"), "{paths}");
 
     let target = case.restore();
     assert_same_messages(&target.join("whatsapp/msgstore.db"), &case.db);
@@ -277,7 +277,10 @@ fn interrupted_import_removes_decrypted_copy() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("removed the decrypted WhatsApp copy"), "{err}");
+    assert!(
+        err.contains("removed the backup's temporary files"),
+        "{err}"
+    );
     // The snapshot may or may not have been written; the decrypted copy must be gone.
     assert_eq!(std::fs::read_dir(&case.tmp).unwrap().count(), 0);
 }

@@ -1,7 +1,6 @@
 //! `haven backup`: back up files and folders into a new snapshot.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,7 +20,14 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Ok(repo) => repo,
         Err(e) => return e.into_exit(),
     };
-    let imported = match args.import.decrypt(&args.paths).await {
+    let scratch = match super::scratch::Scratch::create() {
+        Ok(scratch) => scratch,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let imported = match args.import.decrypt(&args.paths, scratch.path()).await {
         Ok(imported) => imported,
         Err(error) => {
             eprintln!("error: {}", error.message);
@@ -36,14 +42,12 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let mut paths = args.paths.clone();
     let mut recorded_paths = Vec::new();
     let mut sqlite = args.sqlite.options();
+    // Consistent copies of databases (of a decrypted import too) go in the scratch
+    // folder, which the signal handler removes if the backup is interrupted.
+    sqlite.temp_dir = Some(scratch.path().to_path_buf());
     if let Some(imported) = &imported {
         paths.push(imported.folder.clone());
         recorded_paths.push((imported.folder.clone(), imported.source.clone()));
-        // The consistent copy of the decrypted database is plaintext too: it goes in
-        // the import's private folder, which the signal handler removes.
-        if sqlite.temp_dir.is_none() {
-            sqlite.temp_dir = imported.folder.parent().map(Path::to_path_buf);
-        }
     }
     let progress = Arc::new(BackupProgress::default());
     let bar = std::io::stderr()
@@ -57,7 +61,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         ..BackupOptions::default()
     };
     let result = repo.backup(&paths, options).await;
-    drop(imported);
+    drop(scratch);
     if let Some((bar, ticker)) = bar {
         ticker.abort();
         bar.finish_and_clear();

@@ -13,7 +13,7 @@ use haven_whatsapp::{decrypt_file, ContentKind, DecryptOptions, RootKey};
 pub struct ImportArgs {
     /// A WhatsApp end-to-end encrypted backup (for example msgstore.db.crypt15) to
     /// decrypt and store in the snapshot as whatsapp/msgstore.db. The decrypted copy
-    /// is written to a private folder under $TMPDIR and removed afterwards.
+    /// is written to the backup's private folder under $TMPDIR and removed afterwards.
     #[arg(long, value_name = "FILE.crypt15")]
     pub import_whatsapp: Option<PathBuf>,
 
@@ -32,21 +32,13 @@ pub struct ImportArgs {
     pub whatsapp_key_file: Option<PathBuf>,
 }
 
-/// A decrypted WhatsApp backup, ready to be backed up. The folder is removed on drop,
-/// and by a signal handler if SIGINT or SIGTERM stops the process first.
+/// A decrypted WhatsApp backup, ready to be backed up. It lives in the backup's
+/// scratch folder, which removes it.
 pub struct Imported {
-    _dir: tempfile::TempDir,
-    cleanup: tokio::task::JoinHandle<()>,
     /// The folder to back up: `whatsapp`, holding the decrypted file.
     pub folder: PathBuf,
     /// The `.crypt15` file, recorded in the snapshot in place of the folder.
     pub source: PathBuf,
-}
-
-impl Drop for Imported {
-    fn drop(&mut self) {
-        self.cleanup.abort();
-    }
 }
 
 /// A failed import: the message, and whether the `.crypt15` file is damaged (exit
@@ -83,24 +75,20 @@ impl ImportArgs {
         )
     }
 
-    /// Decrypts the backup named by `--import-whatsapp`, if any, next to the other
-    /// backup `paths`. A wrong key or a damaged file is an error, and nothing is left
-    /// on disk.
-    pub async fn decrypt(&self, paths: &[PathBuf]) -> Result<Option<Imported>, ImportError> {
+    /// Decrypts the backup named by `--import-whatsapp`, if any, into `scratch`, next
+    /// to the other backup `paths`. A wrong key or a damaged file is an error, and
+    /// nothing is left on disk.
+    pub async fn decrypt(
+        &self,
+        paths: &[PathBuf],
+        scratch: &Path,
+    ) -> Result<Option<Imported>, ImportError> {
         let Some(input) = self.import_whatsapp.clone() else {
             return Ok(None);
         };
         check_name_clash(paths)?;
         let key = self.root_key()?;
-        let dir = tempfile::Builder::new()
-            .prefix("haven-import-")
-            .tempdir()
-            .context(
-                "cannot create a temporary folder for the decrypted WhatsApp backup; set \
-                 TMPDIR to a folder with room for it",
-            )?;
-        let cleanup = remove_on_signal(dir.path().to_owned())?;
-        let folder = dir.path().join(FOLDER);
+        let folder = scratch.join(FOLDER);
         let output = folder.join(decrypted_name(&input));
         let decrypted = {
             let (input, output) = (input.clone(), output.clone());
@@ -109,7 +97,7 @@ impl ImportArgs {
                 .context("the WhatsApp import's worker thread failed")?
         };
         if let Err(error) = decrypted {
-            cleanup.abort();
+            let _ = std::fs::remove_dir_all(&folder);
             return Err(ImportError {
                 message: format!(
                     "cannot import the WhatsApp backup {}: {error}",
@@ -119,8 +107,6 @@ impl ImportArgs {
             });
         }
         Ok(Some(Imported {
-            _dir: dir,
-            cleanup,
             folder,
             source: std::path::absolute(&input).unwrap_or(input),
         }))
@@ -170,27 +156,6 @@ fn decrypt_into(input: &Path, key: &RootKey, output: &Path) -> Result<(), haven_
         "decrypted the WhatsApp backup for import"
     );
     Ok(())
-}
-
-/// Watches for SIGINT and SIGTERM from now on. On either, removes the decrypted copy
-/// in `dir` and exits with 128 + the signal number, as a process killed by it would.
-fn remove_on_signal(dir: PathBuf) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered here, before anything is decrypted, so no signal slips past.
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    Ok(tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = interrupt.recv() => 130,
-            _ = terminate.recv() => 143,
-        };
-        let _ = std::fs::remove_dir_all(&dir);
-        eprintln!(
-            "interrupted: removed the decrypted WhatsApp copy in {}",
-            dir.display()
-        );
-        std::process::exit(code);
-    }))
 }
 
 /// `msgstore.db.crypt15` -> `msgstore.db`; a name without the suffix is kept whole.
