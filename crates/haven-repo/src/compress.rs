@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn decode_rejects_unknown_compression_byte() {
-        assert_eq!(decode(&[7, 1, 2]).unwrap_err(), "unknown compression byte 7");
+        assert_eq!(
+            decode(&[7, 1, 2]).unwrap_err(),
+            "unknown compression byte 7"
+        );
         assert_eq!(decode(&[]).unwrap_err(), "empty blob payload");
     }
 }
