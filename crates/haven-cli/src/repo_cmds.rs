@@ -59,6 +59,11 @@ pub struct BackupArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Packs to upload at once (1 to 64). Each running upload keeps one pack in
+    /// memory, so memory grows by the pack size for each.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub uploads: u16,
+
     #[command(flatten)]
     pub sqlite: sqlite_args::SqliteArgs,
 

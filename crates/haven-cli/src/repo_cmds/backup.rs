@@ -58,6 +58,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         progress: Some(progress.clone()),
         sqlite,
         recorded_paths,
+        uploads: usize::from(args.uploads),
         ..BackupOptions::default()
     };
     let result = repo.backup(&paths, options).await;

@@ -64,6 +64,9 @@ pub struct BackupOptions {
     pub index_flush_packs: usize,
     /// Threads that compress and encrypt.
     pub workers: usize,
+    /// Packs uploaded at once. Each running upload holds one pack (16 MiB by
+    /// default) in memory.
+    pub uploads: usize,
     /// How SQLite databases are copied.
     pub sqlite: SqliteOptions,
     /// Paths to record in the snapshot in place of a source path, as (source, recorded)
@@ -85,6 +88,7 @@ impl Default for BackupOptions {
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            uploads: 4,
             sqlite: SqliteOptions::default(),
             recorded_paths: Vec::new(),
             hook: None,

@@ -1,10 +1,12 @@
 //! The blob pipeline of a backup: hash on the walking thread, compress and seal on a
-//! pool of worker threads, pack and upload on one packer thread.
+//! pool of worker threads, pack on one packer thread, and upload up to a bounded
+//! number of packs at once on the async runtime.
 //!
 //! Bounded channels give back-pressure, so memory stays near
-//! (channel depth × max chunk size) no matter how large the files are.
+//! (channel depth × max chunk size + upload concurrency × pack size) no matter how
+//! large the files are.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -59,15 +61,14 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts `workers` sealing threads and the packer. `flush_every_packs` sets how
-    /// many packs an index file covers at most.
+    /// Starts the sealing threads and the packer.
     pub fn start(
         repo: Repository,
         handle: Handle,
-        workers: usize,
-        flush_every_packs: usize,
+        limits: &PipelineLimits,
         written: Arc<AtomicU64>,
     ) -> Self {
+        let workers = limits.workers;
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(CHANNEL_DEPTH);
         let (sealed_tx, sealed_rx) = mpsc::sync_channel::<SealedBlob>(CHANNEL_DEPTH);
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -101,10 +102,8 @@ impl Pipeline {
             })
             .collect();
         drop(sealed_tx);
-        let packer_repo = repo.clone();
-        let packer = std::thread::spawn(move || {
-            Packer::new(packer_repo, handle, flush_every_packs.max(1), written).run(sealed_rx)
-        });
+        let packer = Packer::new(repo.clone(), handle, limits, written);
+        let packer = std::thread::spawn(move || packer.run(sealed_rx));
         Self {
             repo,
             jobs: Some(job_tx),
@@ -196,12 +195,30 @@ impl Drop for Pipeline {
     }
 }
 
+/// Thread and memory bounds of the pipeline.
+pub(crate) struct PipelineLimits {
+    /// Threads that compress and encrypt.
+    pub workers: usize,
+    /// Packs uploaded at once. Each keeps its whole pack in memory until it is written.
+    pub uploads: usize,
+    /// Maximum packs covered by one index file.
+    pub flush_every_packs: usize,
+}
+
+/// A pack whose upload is running on the async runtime.
+struct Upload {
+    task: tokio::task::JoinHandle<Result<()>>,
+    pack: IndexedPack,
+}
+
 struct Packer {
     repo: Repository,
     handle: Handle,
     flush_every_packs: usize,
+    max_uploads: usize,
     data: PackBuilder,
     trees: PackBuilder,
+    uploads: VecDeque<Upload>,
     unindexed: Vec<IndexedPack>,
     last_flush: Instant,
     stats: PackerStats,
@@ -212,15 +229,17 @@ impl Packer {
     fn new(
         repo: Repository,
         handle: Handle,
-        flush_every_packs: usize,
+        limits: &PipelineLimits,
         written: Arc<AtomicU64>,
     ) -> Self {
         Self {
             repo,
             handle,
-            flush_every_packs,
+            flush_every_packs: limits.flush_every_packs.max(1),
+            max_uploads: limits.uploads.max(1),
             data: PackBuilder::default(),
             trees: PackBuilder::default(),
+            uploads: VecDeque::new(),
             unindexed: Vec::new(),
             last_flush: Instant::now(),
             stats: PackerStats::default(),
@@ -255,27 +274,53 @@ impl Packer {
         Ok(self.stats)
     }
 
+    /// Starts the upload of a pack, after waiting for the oldest upload if the
+    /// maximum number are running.
     fn upload(&mut self, builder: PackBuilder) -> Result<()> {
         if builder.is_empty() {
             return Ok(());
         }
+        if self.uploads.len() >= self.max_uploads {
+            self.finish_oldest_upload()?;
+        }
         let finished = builder.finish(&self.repo.keys);
-        let size = finished.bytes.len() as u64;
-        let path = pack::pack_path(&finished.id);
-        self.handle
-            .block_on(self.repo.storage.write(&path, finished.bytes))?;
-        tracing::debug!(pack = %path, size, blobs = finished.entries.len(), "pack written");
-        self.record_written(size);
-        self.stats.packs += 1;
-        self.unindexed.push(IndexedPack {
+        let pack = IndexedPack {
             id: finished.id,
-            size,
+            size: finished.bytes.len() as u64,
             blobs: finished.entries,
-        });
+        };
+        let storage = self.repo.storage.clone();
+        let path = pack::pack_path(&pack.id);
+        let bytes = finished.bytes;
+        let task = self
+            .handle
+            .spawn(async move { storage.write(&path, bytes).await });
+        self.uploads.push_back(Upload { task, pack });
         Ok(())
     }
 
+    /// Waits for the oldest running upload and queues its pack for the next index.
+    fn finish_oldest_upload(&mut self) -> Result<()> {
+        let Some(upload) = self.uploads.pop_front() else {
+            return Ok(());
+        };
+        self.handle
+            .block_on(upload.task)
+            .map_err(|e| RepoError::Pipeline(format!("a pack upload task failed: {e}")))??;
+        let pack = upload.pack;
+        tracing::debug!(pack = %pack.id, size = pack.size, blobs = pack.blobs.len(), "pack written");
+        self.record_written(pack.size);
+        self.stats.packs += 1;
+        self.unindexed.push(pack);
+        Ok(())
+    }
+
+    /// Writes an index file for every pack uploaded so far. An index never names a
+    /// pack whose upload has not finished.
     fn flush_index(&mut self) -> Result<()> {
+        while !self.uploads.is_empty() {
+            self.finish_oldest_upload()?;
+        }
         self.last_flush = Instant::now();
         if self.unindexed.is_empty() {
             return Ok(());

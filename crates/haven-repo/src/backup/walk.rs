@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use super::pipeline::{PackerStats, Pipeline};
+use super::pipeline::{PackerStats, Pipeline, PipelineLimits};
 use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
 use crate::chunker::Chunker;
 use crate::compress::is_compressed_format;
@@ -45,11 +45,15 @@ pub(super) fn run(
     options: BackupOptions,
     progress: Arc<BackupProgress>,
 ) -> Result<WalkOutcome> {
+    let limits = PipelineLimits {
+        workers: options.workers,
+        uploads: options.uploads,
+        flush_every_packs: options.index_flush_packs,
+    };
     let pipeline = Pipeline::start(
         repo.clone(),
         handle.clone(),
-        options.workers,
-        options.index_flush_packs,
+        &limits,
         progress.bytes_written.clone(),
     );
     let mut walker = Walker {
