@@ -106,13 +106,26 @@ pub struct RestoreArgs {
     pub snapshot: String,
 
     /// Folder to restore into; created if missing. Existing files at restored paths
-    /// are replaced.
+    /// are replaced (see --overwrite).
     #[arg(long)]
     pub target: PathBuf,
+
+    /// Which existing files to write again. `if-changed` keeps a regular file whose
+    /// size and modification time equal the snapshot's, so an interrupted restore
+    /// resumes where it stopped. `always` rewrites every file.
+    #[arg(long, value_enum, default_value_t = Overwrite::IfChanged)]
+    pub overwrite: Overwrite,
 
     /// Restore only this path inside the snapshot (and what is below it); repeat for several.
     #[arg(long = "include")]
     pub includes: Vec<PathBuf>,
+}
+
+/// Values of `haven restore --overwrite`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Overwrite {
+    Always,
+    IfChanged,
 }
 
 #[derive(Args)]

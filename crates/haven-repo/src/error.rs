@@ -65,7 +65,7 @@ pub enum RepoError {
     #[error("invalid repository location {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
 
-    #[error("{operation} {}: {source}", path.display())]
+    #[error("{operation} {}: {source}{}", path.display(), io_hint(source))]
     Io {
         operation: &'static str,
         path: PathBuf,
@@ -132,3 +132,15 @@ impl RepoError {
 }
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+/// Advice for the I/O errors a user can fix. A restore keeps the files it finished,
+/// so running it again after freeing space does not start over.
+fn io_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::StorageFull => {
+            "; free space on that filesystem or choose another folder, then run the \
+             command again"
+        }
+        _ => "",
+    }
+}

@@ -26,6 +26,10 @@ pub struct RestoreOptions {
     /// `media/2024`) and what is below them. Empty restores everything.
     pub includes: Vec<PathBuf>,
     pub progress: Option<Arc<RestoreProgress>>,
+    /// Rewrite every file, also one that a previous restore already wrote. By
+    /// default a regular file whose size and modification time (to the nanosecond)
+    /// equal the snapshot's is kept, so an interrupted restore resumes.
+    pub overwrite_all: bool,
 }
 
 /// Live counters for a progress display.
@@ -50,6 +54,9 @@ pub struct RestoreReport {
     pub files: u64,
     pub dirs: u64,
     pub bytes: u64,
+    /// Files kept as they were because their size and modification time already
+    /// matched the snapshot (counted in `files`, not in `bytes`).
+    pub unchanged: u64,
     /// Files whose data could not be read in full: the readable parts are restored
     /// and the rest is left as zero bytes.
     pub damaged: Vec<DamagedFile>,
@@ -93,6 +100,7 @@ impl Repository {
             links: HashMap::new(),
             zero_blobs: HashSet::new(),
             is_root: unsafe { libc::geteuid() } == 0,
+            overwrite_all: options.overwrite_all,
         };
         let target = target.to_path_buf();
         let report = tokio::task::spawn_blocking(move || {
@@ -142,6 +150,7 @@ struct Restorer {
     /// Data blobs known to be all zeros: skipped without reading, left as holes.
     zero_blobs: HashSet<ObjectId>,
     is_root: bool,
+    overwrite_all: bool,
 }
 
 impl Restorer {
@@ -263,6 +272,9 @@ impl Restorer {
     }
 
     fn restore_file(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) -> Result<()> {
+        if !self.overwrite_all && is_restored(node, target) {
+            return self.keep_restored(node, target, path);
+        }
         remove_existing(target)?;
         if node.links > 1 {
             if let Some(first) = self.links.get(&(node.device, node.inode)) {
@@ -334,9 +346,11 @@ impl Restorer {
                     let all_zero = data.iter().all(|b| *b == 0);
                     if all_zero {
                         self.zero_blobs.insert(*id);
-                    } else {
-                        file.write_all_at(&data, offset)
-                            .map_err(|e| RepoError::io("write", target, e))?;
+                    } else if let Err(e) = file.write_all_at(&data, offset) {
+                        // A partial file must not stay behind, since it would take
+                        // the space that the rest of the restore needs.
+                        let _ = fs::remove_file(target);
+                        return Err(RepoError::io("write", target, e));
                     }
                     offset += data.len() as u64;
                     self.report.bytes += data.len() as u64;
@@ -356,16 +370,39 @@ impl Restorer {
         } else {
             node.size.max(offset)
         };
-        file.set_len(length)
-            .map_err(|e| RepoError::io("set length of", target, e))?;
+        if let Err(e) = file.set_len(length) {
+            let _ = fs::remove_file(target);
+            return Err(RepoError::io("set length of", target, e));
+        }
         drop(file);
+        self.set_metadata(node, target, path);
         if !damages.is_empty() {
             self.damaged(path, damages, false);
+            // A damaged file keeps the current time as its mtime, so it never looks
+            // finished and a later restore, after a repair, writes it again.
+            let now = FileTime::now();
+            let _ = filetime::set_symlink_file_times(target, now, now);
         }
-        self.set_metadata(node, target, path);
         if node.links > 1 {
             self.links
                 .insert((node.device, node.inode), target.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Keeps a file that an earlier restore wrote in full. Stale sidecars of a
+    /// database are removed all the same, since SQLite would apply them to it.
+    fn keep_restored(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) -> Result<()> {
+        if starts_with_sqlite_header(target) {
+            crate::sqlite::remove_sidecars(target)
+                .map_err(|e| RepoError::io("remove the stale sidecars of", target, e))?;
+        }
+        self.report.unchanged += 1;
+        self.set_metadata(node, target, path);
+        if node.links > 1 {
+            self.links
+                .entry((node.device, node.inode))
+                .or_insert_with(|| target.to_path_buf());
         }
         Ok(())
     }
@@ -402,6 +439,26 @@ impl Restorer {
             ));
         }
     }
+}
+
+/// Returns whether `target` is a regular file (not a symlink) with the node's size
+/// and modification time, as a finished restore leaves it. A restore interrupted
+/// while writing a file leaves a different mtime, because the mtime is set last.
+fn is_restored(node: &Node, target: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(target) else {
+        return false;
+    };
+    let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    meta.is_file() && meta.len() == node.size && mtime_ns == i128::from(node.mtime_ns)
+}
+
+fn starts_with_sqlite_header(target: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    fs::File::open(target)
+        .and_then(|mut file| file.read_exact(&mut head))
+        .is_ok_and(|()| head == *crate::sqlite::SQLITE_MAGIC)
 }
 
 /// Removes whatever is in the way of a restored entry: a file, a symlink, or a

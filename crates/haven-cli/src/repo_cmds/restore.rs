@@ -23,6 +23,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let options = RestoreOptions {
         includes: args.includes.clone(),
         progress: None,
+        overwrite_all: args.overwrite == super::Overwrite::Always,
     };
     let damaged_indexes = repo.damaged_indexes();
     if !damaged_indexes.is_empty() {
@@ -40,6 +41,12 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         report.dirs,
         bytes(report.bytes)
     );
+    if report.unchanged > 0 {
+        outln!(
+            "kept {} files that were already restored (same size and modification time)",
+            report.unchanged
+        );
+    }
     super::format::print_storage_stats(&repo.storage().stats())?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
