@@ -87,10 +87,10 @@ impl Repository {
                     report.unindexed_packs.push(pack::pack_path(id));
                 }
             }
-            for (blob, location) in &index.blobs {
+            for (blob, location) in index.blobs.iter() {
                 if !listed.contains(&location.pack) {
                     bad_blobs.insert(
-                        *blob,
+                        blob,
                         format!("its pack {} is missing", pack::pack_path(&location.pack)),
                     );
                 }
@@ -111,9 +111,9 @@ impl Repository {
             let index = self.index.read().expect("index lock");
             index
                 .blobs
-                .values()
-                .filter(|l| l.blob_type == BlobType::Tree && listed.contains(&l.pack))
-                .map(|l| l.pack)
+                .iter()
+                .filter(|(_, l)| l.blob_type == BlobType::Tree && listed.contains(&l.pack))
+                .map(|(_, l)| l.pack)
                 .collect()
         };
         self.read_packs(&to_read, &mut report, &mut bad_blobs)
@@ -258,7 +258,7 @@ impl Repository {
             by_pack
                 .entry(location.pack)
                 .or_default()
-                .push((*blob, location.clone()));
+                .push((blob, location));
         }
         let mut ids: Vec<_> = listed.iter().copied().collect();
         ids.sort();

@@ -10,6 +10,7 @@
 mod backend;
 mod backup;
 mod blob_reader;
+mod blob_table;
 mod browse;
 mod check;
 mod chunker;

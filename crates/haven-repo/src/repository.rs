@@ -238,8 +238,8 @@ impl Repository {
         let index = self.index.read().expect("index lock");
         let mut packs: Vec<_> = index
             .blobs
-            .values()
-            .map(|l| (pack::pack_path(&l.pack), l.blob_type))
+            .iter()
+            .map(|(_, l)| (pack::pack_path(&l.pack), l.blob_type))
             .collect();
         packs.sort_by(|a, b| a.0.cmp(&b.0));
         packs.dedup_by(|a, b| a.0 == b.0);
@@ -247,12 +247,7 @@ impl Repository {
     }
 
     pub(crate) fn locate(&self, id: &ObjectId) -> Option<BlobLocation> {
-        self.index
-            .read()
-            .expect("index lock")
-            .blobs
-            .get(id)
-            .cloned()
+        self.index.read().expect("index lock").blobs.get(id)
     }
 
     /// True when a backup may reference the blob without storing it: it is indexed

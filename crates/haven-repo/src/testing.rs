@@ -88,3 +88,15 @@ pub fn open_data_blob(
 pub async fn hold_prune_lock(repo: &crate::Repository) -> crate::Result<String> {
     crate::prune::hold_lock(repo).await
 }
+
+/// Size in bytes of one entry of the in-memory blob index.
+pub const INDEX_ENTRY_BYTES: usize = crate::blob_table::ENTRY_BYTES;
+
+/// Builds the in-memory blob index for `blobs` made-up blobs and keeps it alive until
+/// `measure` returns, so a caller can read the process's memory use.
+pub fn with_synthetic_index<T>(blobs: usize, measure: impl FnOnce(usize) -> T) -> T {
+    let (table, len) = crate::blob_table::synthetic(blobs);
+    let result = measure(len);
+    drop(table);
+    result
+}

@@ -233,7 +233,7 @@ impl Repository {
         let to_copy: Vec<(ObjectId, BlobLocation)> = {
             let index = self.index.read().expect("index lock");
             used.iter()
-                .filter_map(|id| index.blobs.get(id).map(|location| (*id, location.clone())))
+                .filter_map(|id| index.blobs.get(id).map(|location| (*id, location)))
                 .filter(|(_, location)| marked.contains(&location.pack))
                 .collect()
         };
