@@ -1,5 +1,6 @@
 //! `haven vault ...`: run, initialise and administer a Backup Key Vault.
 
+mod cluster;
 mod kek_args;
 mod serve;
 mod tenants;
@@ -19,6 +20,9 @@ pub enum VaultCommand {
     Init(InitArgs),
     /// Serve the vault's HTTP API.
     Serve(serve::ServeArgs),
+    /// Set up and administer a vault replicated over several nodes with Raft.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Mint a bearer token for one account (for self-hosters and tests).
     Token(tenants::TokenArgs),
     /// Generate a tenant signing key and add the tenant to a tenants file.
@@ -42,6 +46,7 @@ pub async fn run(command: VaultCommand) -> anyhow::Result<ExitCode> {
     match command {
         VaultCommand::Init(args) => init(args),
         VaultCommand::Serve(args) => serve::run(args).await,
+        VaultCommand::Cluster(command) => cluster::run(command).await,
         VaultCommand::Token(args) => tenants::token(args),
         VaultCommand::TenantKey(args) => tenants::tenant_key(args),
     }

@@ -28,7 +28,7 @@ use crate::record::RecordKeys;
 use crate::secrets::ServerSecrets;
 use crate::store::Store;
 use crate::token_cache::TokenCache;
-use crate::writer::Writer;
+use crate::changes::Changes;
 
 /// Per-vault limits and policy.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub struct AppState {
     pub secrets: Arc<ServerSecrets>,
     pub record_keys: Arc<RecordKeys>,
     pub store: Store,
-    pub writer: Writer,
+    pub changes: Changes,
     pub tenants: Arc<TenantKeys>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,

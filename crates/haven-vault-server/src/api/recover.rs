@@ -18,7 +18,7 @@ use crate::metrics::bump;
 use crate::record::PendingSession;
 use crate::session::{self, LoginSession, SessionError};
 use crate::store::StoreError;
-use crate::writer::{ChargeOutcome, FinishOutcome};
+use crate::apply::{ChargeOutcome, FinishOutcome};
 
 pub async fn start(
     State(app): State<AppState>,
@@ -43,7 +43,7 @@ pub async fn start(
     };
     // The guess is on disk when this returns; only then is KE2 computed and sent.
     let outcome = app
-        .writer
+        .changes
         .charge(auth.account.clone(), pending, now)
         .await?;
     let (password_file, ksf_version, guesses_remaining, generation) = match outcome {
@@ -158,7 +158,7 @@ pub async fn finish(
         }
     };
     let outcome = app
-        .writer
+        .changes
         .finish(
             auth.account.clone(),
             login.generation,
@@ -175,7 +175,7 @@ pub async fn finish(
             }))
         }
         (FinishOutcome::Released { .. }, None) => {
-            unreachable!("the writer releases only for a verified login")
+            unreachable!("the record logic releases a key only for a verified login")
         }
         (FinishOutcome::Rejected { guesses_remaining }, _) => {
             Err(ApiError::wrong_password(guesses_remaining))
