@@ -38,6 +38,9 @@ pub struct PeerHttp {
 
 impl PeerHttp {
     pub fn new(key: Arc<ClusterKey>) -> Self {
+        // reqwest is built without a default rustls provider; another part of the
+        // process may have installed one already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .build()
