@@ -220,9 +220,16 @@ impl Ops<'_, '_> {
         &mut self,
         account: &AccountRef,
         guesses_used: u32,
+        last_session: Option<[u8; 16]>,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.write(account, &Record::Phantom { guesses_used })?;
+        self.write(
+            account,
+            &Record::Phantom {
+                guesses_used,
+                last_session,
+            },
+        )?;
         self.seen
             .insert(account.table_key.as_slice(), now)
             .map_err(io_error)?;
@@ -287,6 +294,22 @@ impl Ops<'_, '_> {
         let phantom_used = match existing {
             Some(Record::Real(mut record)) => {
                 record.prune(now);
+                if record.pending.iter().any(|pending| pending.id == session.id) {
+                    // The same start sent again (its reply was lost): it was
+                    // charged once already, so charge nothing and let the caller
+                    // rebuild the same KE2.
+                    self.write(account, &Record::Real(record.clone()))?;
+                    tracing::debug!(account = %account.log_id, "repeated login start; no second guess charged");
+                    return Ok((
+                        Ok(ChargeOutcome::Charged {
+                            ksf_version: record.ksf_version,
+                            guesses_remaining: record.guesses_remaining(),
+                            generation: record.generation,
+                            password_file: record.password_file,
+                        }),
+                        effects,
+                    ));
+                }
                 if record.guesses_used < record.guess_limit {
                     record.guesses_used += 1;
                     record.add_pending(session);
@@ -320,7 +343,26 @@ impl Ops<'_, '_> {
                 effects.erased = true;
                 0
             }
-            Some(Record::Phantom { guesses_used }) => guesses_used,
+            Some(Record::Phantom {
+                guesses_used,
+                last_session,
+            }) => {
+                if last_session == Some(session.id) {
+                    // A repeated start, as for a real record above.
+                    self.write_phantom(account, guesses_used, last_session, now)?;
+                    return Ok((
+                        Ok(ChargeOutcome::Dummy {
+                            ksf_version: self.phantom.ksf_version,
+                            guesses_remaining: self
+                                .phantom
+                                .guess_limit
+                                .saturating_sub(guesses_used),
+                        }),
+                        effects,
+                    ));
+                }
+                guesses_used
+            }
             None => 0,
         };
         // A phantom counts like a record with the default limit that is erased and
@@ -330,7 +372,7 @@ impl Ops<'_, '_> {
         } else {
             phantom_used + 1
         };
-        self.write_phantom(account, used, now)?;
+        self.write_phantom(account, used, Some(session.id), now)?;
         Ok((
             Ok(ChargeOutcome::Dummy {
                 ksf_version: self.phantom.ksf_version,
@@ -361,8 +403,21 @@ impl Ops<'_, '_> {
             Some(Record::Real(mut record)) if record.generation == generation => {
                 let was_pending = record.take_pending(session_id, now);
                 record.prune(now);
+                if verified && !was_pending && record.released == Some(*session_id) {
+                    // The same verified finish sent again (its reply was lost):
+                    // the counter was reset by the first one.
+                    self.write(account, &Record::Real(record.clone()))?;
+                    tracing::info!(account = %account.log_id, "repeated verified finish; key released again");
+                    return Ok((
+                        Ok(FinishOutcome::Released {
+                            wrapped_key: record.wrapped_key,
+                        }),
+                        effects,
+                    ));
+                }
                 if verified && was_pending {
                     record.guesses_used = 0;
+                    record.released = Some(*session_id);
                     self.write(account, &Record::Real(record.clone()))?;
                     effects.succeeded = true;
                     tracing::info!(account = %account.log_id, "login verified; counter reset");
@@ -390,8 +445,11 @@ impl Ops<'_, '_> {
                 self.write(account, &Record::Real(record))?;
                 rejected(remaining)
             }
-            Some(Record::Phantom { guesses_used }) => {
-                self.write_phantom(account, guesses_used, now)?;
+            Some(Record::Phantom {
+                guesses_used,
+                last_session,
+            }) => {
+                self.write_phantom(account, guesses_used, last_session, now)?;
                 rejected(self.phantom.guess_limit.saturating_sub(guesses_used))
             }
             None => rejected(self.phantom.guess_limit),

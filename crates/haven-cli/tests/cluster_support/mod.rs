@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use haven_vault_auth::{mint, SigningKey, TenantAlg};
 
-use crate::vault_support::{haven, run_ok, Server, TENANT, VAULT_ID};
+use crate::vault_support::{haven, parse_reply, run_ok, Reply, Server, TENANT, VAULT_ID};
 
 /// Picks a free TCP port on 127.0.0.1 (free when this returns; another process
 /// could take it before the node binds it).
@@ -303,4 +303,38 @@ pub fn signal(server: &Server, name: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{name} failed");
+}
+
+/// Sends one HTTP/1.1 request to `port` on 127.0.0.1; `None` when the node does not
+/// answer with a whole reply within `wait` (refused, reset, killed or stopped).
+pub fn try_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+    wait: Duration,
+) -> Option<Reply> {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.set_write_timeout(Some(wait)).ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (_, rest) = text.split_once("\r\n\r\n")?;
+    if rest.is_empty() {
+        return None;
+    }
+    Some(parse_reply(&raw))
 }

@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod record;
 mod recover;
+mod repeat;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

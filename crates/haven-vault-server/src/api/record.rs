@@ -22,7 +22,7 @@ pub async fn status(
             guesses_remaining: record.guesses_remaining(),
             guess_limit: record.guess_limit,
         },
-        Some(Record::Phantom { guesses_used }) => RecordStatus {
+        Some(Record::Phantom { guesses_used, .. }) => RecordStatus {
             guesses_remaining: default.saturating_sub(guesses_used),
             guess_limit: default,
         },

@@ -181,6 +181,7 @@ impl WireChange {
                     password_file: record.password_file,
                     wrapped_key: record.wrapped_key,
                     pending: Vec::new(),
+                    released: None,
                 }),
             },
             WireChange::Delete {
