@@ -9,49 +9,22 @@ mod vault_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use haven_crypto::BackupKey;
 use haven_vault_proto::client::{recover_finish, recover_start, wrong_password_request};
-use haven_vault_proto::wire::{RecordStatus, RecoverFinishResponse, RecoverStartResponse};
+use haven_vault_proto::wire::{RecoverFinishResponse, RecoverStartResponse};
 use haven_vault_proto::ProtoError;
 
-use cluster_support::{signal, try_request, ClusterDir};
-use vault_support::{Reply, Server, VAULT_ID};
+use cluster_support::{call_until, guesses_remaining, signal, ClusterDir};
+use vault_support::{Server, VAULT_ID};
 
 const CLIENTS: usize = 8;
 const LOGINS_PER_CLIENT: usize = 32;
 const GUESS_LIMIT: u32 = 1000;
-/// Time a client may go without a definitive reply before the test fails.
-const RESUME_WITHIN: Duration = Duration::from_secs(20);
 
-/// Sends `body` to the nodes in turn until one returns a status in `accept`;
-/// panics after [`RESUME_WITHIN`].
-fn call_until(ports: &[u16], path: &str, token: &str, body: &str, accept: &[u16]) -> Reply {
-    let deadline = Instant::now() + RESUME_WITHIN;
-    let method = if body.is_empty() { "GET" } else { "POST" };
-    let mut last;
-    for turn in 0.. {
-        let port = ports[turn % ports.len()];
-        match try_request(port, method, path, token, body, Duration::from_secs(6)) {
-            Some(reply) if accept.contains(&reply.status) => return reply,
-            Some(reply) => last = format!("{} {}", reply.status, reply.body),
-            None => last = format!("no reply from port {port}"),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} got no definitive reply within {RESUME_WITHIN:?}; last: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    unreachable!()
-}
-
-/// Reads the account's guesses used through any node (a linearizable read).
 fn guesses_used(ports: &[u16], token: &str) -> u32 {
-    let reply = call_until(ports, "/v1/record", token, "", &[200]);
-    let status: RecordStatus = serde_json::from_str(&reply.body).unwrap();
-    GUESS_LIMIT - status.guesses_remaining
+    GUESS_LIMIT - guesses_remaining(ports, token)
 }
 
 /// One client's logins on its own account; returns the KE2 replies received since

@@ -338,3 +338,37 @@ pub fn try_request(
     }
     Some(parse_reply(&raw))
 }
+
+/// Time a request may go without a definitive reply before a test fails.
+pub const RESUME_WITHIN: Duration = Duration::from_secs(20);
+
+/// Sends `body` (a GET when empty) to the nodes at `ports` in turn until one
+/// returns a status in `accept`; panics after [`RESUME_WITHIN`].
+pub fn call_until(ports: &[u16], path: &str, token: &str, body: &str, accept: &[u16]) -> Reply {
+    let deadline = Instant::now() + RESUME_WITHIN;
+    let method = if body.is_empty() { "GET" } else { "POST" };
+    let mut last;
+    for turn in 0.. {
+        let port = ports[turn % ports.len()];
+        match try_request(port, method, path, token, body, Duration::from_secs(6)) {
+            Some(reply) if accept.contains(&reply.status) => return reply,
+            Some(reply) => last = format!("{} {}", reply.status, reply.body),
+            None => last = format!("no reply from port {port}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} got no definitive reply within {RESUME_WITHIN:?}; last: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unreachable!()
+}
+
+/// Reads the account's guesses remaining through any of `ports` (a linearizable
+/// read in cluster mode).
+pub fn guesses_remaining(ports: &[u16], token: &str) -> u32 {
+    let reply = call_until(ports, "/v1/record", token, "", &[200]);
+    let status: haven_vault_proto::wire::RecordStatus =
+        serde_json::from_str(&reply.body).expect("record status");
+    status.guesses_remaining
+}
