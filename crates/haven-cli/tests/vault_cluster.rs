@@ -53,3 +53,53 @@ fn cluster_status_lists_members() {
     let status = cluster.status(leader).expect("leader answers");
     assert_eq!(status.voters, 3);
 }
+
+#[test]
+fn node_added_then_removed() {
+    let cluster = ClusterDir::new(4);
+    let mut servers: Vec<_> = (1..=3).map(|id| Some(cluster.start(id))).collect();
+    let members: Vec<String> = (1..=3)
+        .map(|id| format!("{id}={}", cluster.spec(id).raft_url()))
+        .collect();
+    let output = cluster.admin(1, &["init", "--members", &members.join(",")]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    cluster.wait_leader(&[1, 2, 3], Duration::from_secs(20));
+    let token = cluster.token("alice");
+    let key = BackupKey::generate();
+    servers[0]
+        .as_ref()
+        .unwrap()
+        .enroll(&token, "correct horse", &key, 10);
+
+    servers.push(Some(cluster.start(4)));
+    let url = cluster.spec(4).raft_url();
+    let output = cluster.admin(2, &["add-node", "--id", "4", "--url", &url]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let leader = cluster.wait_leader(&[1, 2, 3, 4], Duration::from_secs(10));
+    assert_eq!(cluster.status(leader).expect("leader status").voters, 4);
+    let recovered = servers[3]
+        .as_ref()
+        .unwrap()
+        .recover(&token, "correct horse")
+        .expect("the new node serves the record");
+    assert_eq!(recovered.secret().expose(), key.secret().expose());
+
+    let output = cluster.admin(4, &["remove-node", "--id", "4"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let leader = cluster.wait_leader(&[1, 2, 3], Duration::from_secs(10));
+    assert_eq!(cluster.status(leader).expect("leader status").voters, 3);
+    let status = servers[0].as_ref().unwrap().status(&token);
+    assert_eq!(status.guesses_remaining, 10);
+}

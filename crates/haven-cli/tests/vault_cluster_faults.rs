@@ -43,13 +43,18 @@ fn majority_loss_fails_closed() {
     for id in [leader, follower] {
         servers[(id - 1) as usize].take();
     }
-    let alive: Vec<u64> = (1..=5).filter(|id| servers[(*id - 1) as usize].is_some()).collect();
+    let alive: Vec<u64> = (1..=5)
+        .filter(|id| servers[(*id - 1) as usize].is_some())
+        .collect();
     let ports: Vec<u16> = alive.iter().map(|id| cluster.spec(*id).api_port).collect();
     for _ in 0..3 {
         wrong_guess(&ports, &token);
         acknowledged += 1;
     }
-    assert_eq!(guesses_remaining(&ports, &token), GUESS_LIMIT - acknowledged);
+    assert_eq!(
+        guesses_remaining(&ports, &token),
+        GUESS_LIMIT - acknowledged
+    );
 
     // A third node down: no majority, so every login start fails with 503.
     servers[(alive[0] - 1) as usize].take();
@@ -59,13 +64,20 @@ fn majority_loss_fails_closed() {
         let port = cluster.spec(*id).api_port;
         let (_, request) = recover_start(b"correct horse").unwrap();
         let body = serde_json::to_string(&request).unwrap();
-        let reply = try_request(port, "POST", "/v1/recover/start", &token, &body, Duration::from_secs(15))
-            .unwrap_or_else(|| panic!("node {id} gave no reply without a majority"));
+        let reply = try_request(
+            port,
+            "POST",
+            "/v1/recover/start",
+            &token,
+            &body,
+            Duration::from_secs(15),
+        )
+        .unwrap_or_else(|| panic!("node {id} gave no reply without a majority"));
         assert_eq!(reply.status, 503, "node {id}: {}", reply.body);
         let error = reply.error();
         assert_eq!(error.error, "unavailable", "node {id}");
-        // A node that still follows the stopped leader names it; one that lost
-        // the leader says no majority answered or no leader is elected.
+        // A node that still follows the stopped leader names that leader. A node
+        // that lost the leader reports that no majority or no leader is reachable.
         assert!(
             error.message.contains("majority") || error.message.contains("leader"),
             "node {id}: {}",
@@ -82,7 +94,11 @@ fn majority_loss_fails_closed() {
         Duration::from_secs(15),
     )
     .expect("status reply");
-    assert_eq!(record.status, 503, "a status read without a majority: {}", record.body);
+    assert_eq!(
+        record.status, 503,
+        "a status read without a majority: {}",
+        record.body
+    );
 
     // Every node back: nothing acknowledged is lost, and the password works.
     for id in 1..=5u64 {
@@ -145,7 +161,10 @@ fn rolled_back_node_catches_up() {
         .and_then(|status| status.applied_index)
         .expect("leader applied index");
     assert!(
-        cluster.status(leader).and_then(|status| status.snapshot_index).is_some(),
+        cluster
+            .status(leader)
+            .and_then(|status| status.snapshot_index)
+            .is_some(),
         "the leader built no snapshot"
     );
 

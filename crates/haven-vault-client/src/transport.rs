@@ -166,10 +166,11 @@ impl Transport {
     /// Sends one request, trying each node in turn, for up to [`ROUNDS`] passes
     /// over the list with a pause between passes (long enough for a cluster to
     /// elect a new leader). A node is skipped when the connection fails, the reply
-    /// does not arrive, or it answers 429 or 503. Sending a request again is safe:
+    /// does not arrive, or it returns 429 or 503. Sending a request again is safe:
     /// a repeated recover/start carries the same request id and KE1, so the vault
-    /// charges it once and returns the same KE2, and a repeated verified finish
-    /// releases the key again without a second counter change.
+    /// charges it once and returns the same KE2. A repeated verified finish whose
+    /// first copy was applied gets 403, which [`crate::VaultClient::recover`]
+    /// handles with a new login.
     async fn send<B: Serialize>(
         &self,
         method: Method,
@@ -220,13 +221,13 @@ impl Transport {
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
-                let what = if error.is_connect() {
+                let failure = if error.is_connect() {
                     "connection failed"
                 } else {
                     "request failed"
                 };
-                tracing::warn!(node = %base, what, "vault node did not answer, trying the next one");
-                return Ok(Err(format!("{base}: {what} ({})", root_cause(&error))));
+                tracing::warn!(node = %base, failure, "vault node did not respond, trying the next one");
+                return Ok(Err(format!("{base}: {failure} ({})", root_cause(&error))));
             }
         };
         let status = response.status();

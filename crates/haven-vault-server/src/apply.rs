@@ -37,8 +37,12 @@ pub enum ChargeOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FinishOutcome {
     /// The login verified and its session was pending: release the wrapped key.
-    Released { wrapped_key: Vec<u8> },
-    Rejected { guesses_remaining: u32 },
+    Released {
+        wrapped_key: Vec<u8>,
+    },
+    Rejected {
+        guesses_remaining: u32,
+    },
 }
 
 /// One change to the records, with every input decided by the proposer.
@@ -294,7 +298,11 @@ impl Ops<'_, '_> {
         let phantom_used = match existing {
             Some(Record::Real(mut record)) => {
                 record.prune(now);
-                if record.pending.iter().any(|pending| pending.id == session.id) {
+                if record
+                    .pending
+                    .iter()
+                    .any(|pending| pending.id == session.id)
+                {
                     // The same start sent again (its reply was lost): it was
                     // charged once already, so charge nothing and let the caller
                     // rebuild the same KE2.
@@ -403,21 +411,8 @@ impl Ops<'_, '_> {
             Some(Record::Real(mut record)) if record.generation == generation => {
                 let was_pending = record.take_pending(session_id, now);
                 record.prune(now);
-                if verified && !was_pending && record.released == Some(*session_id) {
-                    // The same verified finish sent again (its reply was lost):
-                    // the counter was reset by the first one.
-                    self.write(account, &Record::Real(record.clone()))?;
-                    tracing::info!(account = %account.log_id, "repeated verified finish; key released again");
-                    return Ok((
-                        Ok(FinishOutcome::Released {
-                            wrapped_key: record.wrapped_key,
-                        }),
-                        effects,
-                    ));
-                }
                 if verified && was_pending {
                     record.guesses_used = 0;
-                    record.released = Some(*session_id);
                     self.write(account, &Record::Real(record.clone()))?;
                     effects.succeeded = true;
                     tracing::info!(account = %account.log_id, "login verified; counter reset");

@@ -14,8 +14,7 @@ use haven_crypto::{KeyedHash, SecretKey};
 use zeroize::Zeroizing;
 
 /// Unsealed-record format version, the first byte of the plaintext. Format 2 adds
-/// the released session of a real record and the last session of a phantom; format
-/// 1 records still open.
+/// the last session of a phantom; format 1 records still open.
 const FORMAT: u8 = 2;
 const FORMAT_1: u8 = 1;
 const KIND_REAL: u8 = 1;
@@ -49,9 +48,6 @@ pub struct RealRecord {
     /// The backup key as wrapped by the client; the vault cannot open it.
     pub wrapped_key: Vec<u8>,
     pub pending: Vec<PendingSession>,
-    /// The session whose verified finish released the key last. A finish of that
-    /// session sent again (after a lost reply) gets the key again.
-    pub released: Option<[u8; 16]>,
 }
 
 impl std::fmt::Debug for RealRecord {
@@ -174,7 +170,6 @@ fn encode(record: &Record) -> Zeroizing<Vec<u8>> {
                 out.extend_from_slice(&session.id);
                 out.extend_from_slice(&session.expires_at.to_be_bytes());
             }
-            put_session(&mut out, real.released);
         }
         Record::Phantom {
             guesses_used,
@@ -267,7 +262,6 @@ fn decode(plain: &[u8]) -> Option<Record> {
                 let expires_at = u64::from_be_bytes(reader.array()?);
                 pending.push(PendingSession { id, expires_at });
             }
-            let released = session(&mut reader)?;
             Record::Real(RealRecord {
                 ksf_version,
                 guess_limit,
@@ -276,7 +270,6 @@ fn decode(plain: &[u8]) -> Option<Record> {
                 password_file,
                 wrapped_key,
                 pending,
-                released,
             })
         }
         KIND_PHANTOM => Record::Phantom {
@@ -304,7 +297,6 @@ mod tests {
                 id: [3; 16],
                 expires_at: 1234,
             }],
-            released: Some([4; 16]),
         })
     }
 

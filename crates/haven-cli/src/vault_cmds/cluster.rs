@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use haven_vault_kek::KekConfig;
 use haven_vault_server::cluster::{admin::Admin, ClusterKey, ClusterStatus, NodeId};
 use haven_vault_server::copy_secrets;
-use haven_vault_kek::KekConfig;
 
 use super::KekArgs;
 use crate::common::outln;
@@ -55,7 +55,7 @@ pub struct CopySecretsArgs {
     kek: KekArgs,
 }
 
-/// Where to reach the cluster's admin API.
+/// The node and the key for an admin call.
 #[derive(Args)]
 pub struct NodeArgs {
     /// Raft listener URL of a node, for example http://10.0.0.1:7001.
@@ -152,17 +152,21 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<ExitCode> {
             admin
                 .add_node(&leader, args.id, &args.url)
                 .await
-                .with_context(|| format!("adding node {} through the leader {leader} failed", args.id))?;
+                .with_context(|| {
+                    format!("adding node {} through the leader {leader} failed", args.id)
+                })?;
             outln!("node {} added", args.id);
             Ok(ExitCode::SUCCESS)
         }
         ClusterCommand::RemoveNode(args) => {
             let admin = Admin::new(&args.node.cluster_key)?;
             let leader = leader_url(&admin, &args.node.node).await?;
-            admin
-                .remove_node(&leader, args.id)
-                .await
-                .with_context(|| format!("removing node {} through the leader {leader} failed", args.id))?;
+            admin.remove_node(&leader, args.id).await.with_context(|| {
+                format!(
+                    "removing node {} through the leader {leader} failed",
+                    args.id
+                )
+            })?;
             outln!("node {} removed", args.id);
             Ok(ExitCode::SUCCESS)
         }
@@ -179,7 +183,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Returns the Raft listener URL of the leader, as the node at `node_url` knows it.
+/// Returns the Raft listener URL of the leader, as reported by the node at `node_url`.
 async fn leader_url(admin: &Admin, node_url: &str) -> anyhow::Result<String> {
     let status = admin.status(node_url).await?;
     let leader = status.leader.with_context(|| {
@@ -198,7 +202,9 @@ fn print_status(status: &ClusterStatus) -> anyhow::Result<()> {
     outln!("node {} ({})", status.node_id, status.state);
     outln!(
         "leader {}",
-        status.leader.map_or("none".to_string(), |id| id.to_string())
+        status
+            .leader
+            .map_or("none".to_string(), |id| id.to_string())
     );
     outln!("term {}", status.term);
     outln!(

@@ -160,7 +160,13 @@ impl ClusterDir {
             .expect("a free log name");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut child = haven()
-            .args(["vault", "serve", "--allow-insecure-test-ksf", "--ksf-version", "0"])
+            .args([
+                "vault",
+                "serve",
+                "--allow-insecure-test-ksf",
+                "--ksf-version",
+                "0",
+            ])
             .args(["--account-rate", "0", "--address-rate", "0"])
             .args(["--max-guess-limit", "5000"])
             .args(["--listen", &format!("127.0.0.1:{}", spec.api_port)])
@@ -224,7 +230,7 @@ impl ClusterDir {
         );
     }
 
-    /// Returns node `id`'s view of the cluster, or `None` if it does not answer.
+    /// Returns node `id`'s view of the cluster, or `None` if it does not respond.
     pub fn status(&self, id: u64) -> Option<NodeStatus> {
         let output = self.admin(id, &["status", "--json"]);
         if !output.status.success() {
@@ -305,8 +311,8 @@ pub fn signal(server: &Server, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
-/// Sends one HTTP/1.1 request to `port` on 127.0.0.1; `None` when the node does not
-/// answer with a whole reply within `wait` (refused, reset, killed or stopped).
+/// Sends one HTTP/1.1 request to `port` on 127.0.0.1. Returns `None` when no whole
+/// reply arrives within `wait` (refused, reset, killed or stopped).
 pub fn try_request(
     port: u16,
     method: &str,

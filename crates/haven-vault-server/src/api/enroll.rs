@@ -96,7 +96,6 @@ pub async fn finish(
         password_file: ServerRegistration::finish(upload).serialize().to_vec(),
         wrapped_key: body.wrapped_key.0,
         pending: Vec::new(),
-        released: None,
     };
     app.changes.enroll(auth.account, record).await?;
     Ok(Json(EnrollFinishResponse { guess_limit }))

@@ -23,13 +23,13 @@ use haven_vault_proto::{KSF_TEST_INSECURE, KSF_V1};
 
 pub use error::ApiError;
 
+use crate::changes::Changes;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::record::RecordKeys;
 use crate::secrets::ServerSecrets;
 use crate::store::Store;
 use crate::token_cache::TokenCache;
-use crate::changes::Changes;
 
 /// Per-vault limits and policy.
 #[derive(Debug, Clone)]

@@ -15,11 +15,11 @@ use zeroize::Zeroizing;
 use super::extract::{Authed, JsonBody};
 use super::repeat::RepeatableStart;
 use super::{decode_opaque, invalid_opaque, unix_now, ApiError, AppState};
+use crate::apply::{ChargeOutcome, FinishOutcome};
 use crate::metrics::bump;
 use crate::record::PendingSession;
 use crate::session::{self, LoginSession, SessionError};
 use crate::store::StoreError;
-use crate::apply::{ChargeOutcome, FinishOutcome};
 
 pub async fn start(
     State(app): State<AppState>,

@@ -1,7 +1,7 @@
 //! Repeatable login starts: a recover/start sent again with the same request id
 //! and KE1 maps to the same session id (so the record charges it once) and to the
-//! same random seed (so the vault rebuilds the same KE2). Whoever repeats a start
-//! learns nothing new: the reply is the one the first request got.
+//! same random seed (so the vault rebuilds the same KE2). A repeated start reveals
+//! nothing new, because its KE2 is the KE2 of the first request.
 //!
 //! Both values are keyed BLAKE3 hashes under keys derived from the session key,
 //! which every node of a cluster shares, over the credential identifier, the

@@ -23,7 +23,11 @@ pub struct EntryKey(SecretKey);
 
 impl EntryKey {
     pub fn derive(record_key: &SecretKey) -> Self {
-        Self(haven_crypto::derive_key(record_key, "vault-raft-entry", b""))
+        Self(haven_crypto::derive_key(
+            record_key,
+            "vault-raft-entry",
+            b"",
+        ))
     }
 
     pub fn seal_bytes(&self, plain: &[u8]) -> Vec<u8> {
@@ -181,7 +185,6 @@ impl WireChange {
                     password_file: record.password_file,
                     wrapped_key: record.wrapped_key,
                     pending: Vec::new(),
-                    released: None,
                 }),
             },
             WireChange::Delete {

@@ -122,13 +122,8 @@ impl Cluster {
         let peers = Arc::new(PeerHttp::new(key.clone()));
         let entry_key = Arc::new(EntryKey::derive(&secrets.record_key));
         let log_store = log_store::LogStore::open(data_dir)?;
-        let state_machine = state_machine::StateMachine::new(
-            store,
-            data_dir,
-            phantom,
-            metrics,
-            entry_key.clone(),
-        )?;
+        let state_machine =
+            state_machine::StateMachine::new(store, data_dir, phantom, metrics, entry_key.clone())?;
         let election = config.election_timeout.as_millis() as u64;
         let raft_config = Config {
             cluster_name: secrets.vault_id.clone(),

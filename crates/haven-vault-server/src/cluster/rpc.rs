@@ -25,8 +25,12 @@ use super::{Cluster, ClusterError, Forward};
 #[derive(Serialize, Deserialize)]
 pub enum ForwardReply {
     /// The state machine's reply, sealed under the entry key.
-    Applied { sealed: String },
-    Failed { message: String },
+    Applied {
+        sealed: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 #[derive(Clone)]
@@ -88,7 +92,11 @@ fn authenticate<T: DeserializeOwned>(
         tracing::warn!(path = uri.path(), reason, "rejected a node-to-node request");
         return Err(RpcError(StatusCode::UNAUTHORIZED, reason.to_string()));
     }
-    let body = if body.is_empty() { b"null".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"null".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|error| {
         RpcError(
             StatusCode::BAD_REQUEST,
@@ -123,8 +131,7 @@ async fn snapshot(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RpcError> {
-    let request: InstallSnapshotRequest<TypeConfig> =
-        authenticate(&state, &uri, &headers, &body)?;
+    let request: InstallSnapshotRequest<TypeConfig> = authenticate(&state, &uri, &headers, &body)?;
     Ok(Json(state.cluster.raft.install_snapshot(request).await).into_response())
 }
 
@@ -167,10 +174,9 @@ async fn read_index(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("this node is not the leader; node {leader_id} is"),
         )),
-        Err(Forward::Fail(error)) => Err(RpcError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error.to_string(),
-        )),
+        Err(Forward::Fail(error)) => {
+            Err(RpcError(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))
+        }
     }
 }
 
@@ -233,9 +239,12 @@ async fn add_node(
     )
     .await
     .map_err(admin_error)?;
-    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([request.id])), false)
-        .await
-        .map_err(admin_error)?;
+    raft.change_membership(
+        ChangeMembers::AddVoterIds(BTreeSet::from([request.id])),
+        false,
+    )
+    .await
+    .map_err(admin_error)?;
     tracing::info!(added = request.id, url = %request.url, "node added to the cluster");
     Ok(Json(()))
 }
@@ -250,7 +259,10 @@ async fn remove_node(
     state
         .cluster
         .raft
-        .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([request.id])), false)
+        .change_membership(
+            ChangeMembers::RemoveVoters(BTreeSet::from([request.id])),
+            false,
+        )
         .await
         .map_err(admin_error)?;
     tracing::info!(removed = request.id, "node removed from the cluster");

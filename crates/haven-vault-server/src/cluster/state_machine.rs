@@ -81,8 +81,7 @@ impl StateMachine {
         entry_key: Arc<EntryKey>,
     ) -> Result<Self, StoreError> {
         let txn = store.db.begin_write().map_err(crate::store::io_error)?;
-        txn.open_table(RAFT_STATE)
-            .map_err(crate::store::io_error)?;
+        txn.open_table(RAFT_STATE).map_err(crate::store::io_error)?;
         txn.commit().map_err(crate::store::io_error)?;
         Ok(Self {
             store,
@@ -161,8 +160,7 @@ impl StateMachine {
                                 Reply::Unreadable
                             }
                             Some(change) => {
-                                let (result, effect) =
-                                    ops.apply(change).map_err(sm_write_error)?;
+                                let (result, effect) = ops.apply(change).map_err(sm_write_error)?;
                                 effects.push(effect);
                                 match result {
                                     Ok(outcome) => Reply::Applied(outcome),

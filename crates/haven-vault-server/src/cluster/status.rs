@@ -125,10 +125,7 @@ pub mod admin {
         }
 
         pub async fn status(&self, node_url: &str) -> Result<ClusterStatus, AdminError> {
-            Ok(self
-                .peers
-                .get(node_url, "/cluster/status", TIMEOUT)
-                .await?)
+            Ok(self.peers.get(node_url, "/cluster/status", TIMEOUT).await?)
         }
 
         /// Makes the node at `node_url` initialise the cluster with `members`
@@ -142,12 +139,18 @@ pub mod admin {
                 .await
         }
 
-        pub async fn add_node(&self, leader_url: &str, id: NodeId, url: &str) -> Result<(), AdminError> {
+        pub async fn add_node(
+            &self,
+            leader_url: &str,
+            id: NodeId,
+            url: &str,
+        ) -> Result<(), AdminError> {
             let body = AddNode {
                 id,
                 url: url.to_string(),
             };
-            self.post_empty(leader_url, "/cluster/add-node", &body).await
+            self.post_empty(leader_url, "/cluster/add-node", &body)
+                .await
         }
 
         pub async fn remove_node(&self, leader_url: &str, id: NodeId) -> Result<(), AdminError> {
