@@ -19,7 +19,7 @@ pub enum VaultCommand {
     /// the public key fingerprint that clients pin.
     Init(InitArgs),
     /// Serve the vault's HTTP API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Set up and administer a vault replicated over several nodes with Raft.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -45,7 +45,7 @@ pub struct InitArgs {
 pub async fn run(command: VaultCommand) -> anyhow::Result<ExitCode> {
     match command {
         VaultCommand::Init(args) => init(args),
-        VaultCommand::Serve(args) => serve::run(args).await,
+        VaultCommand::Serve(args) => serve::run(*args).await,
         VaultCommand::Cluster(command) => cluster::run(command).await,
         VaultCommand::Token(args) => tenants::token(args),
         VaultCommand::TenantKey(args) => tenants::tenant_key(args),

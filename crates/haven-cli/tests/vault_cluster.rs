@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use haven_crypto::BackupKey;
 
-use cluster_support::ClusterDir;
+use cluster_support::{try_request, ClusterDir};
 
 #[test]
 fn enrolled_record_recovers_on_other_nodes() {
@@ -102,4 +102,23 @@ fn node_added_then_removed() {
     assert_eq!(cluster.status(leader).expect("leader status").voters, 3);
     let status = servers[0].as_ref().unwrap().status(&token);
     assert_eq!(status.guesses_remaining, 10);
+}
+
+#[test]
+fn raft_listener_rejects_unsigned_requests() {
+    let cluster = ClusterDir::new(3);
+    let _servers = cluster.start_all();
+    let raft_port = cluster.spec(1).raft_port;
+    let wait = Duration::from_secs(5);
+    for path in ["/raft/vote", "/raft/propose", "/cluster/init"] {
+        let reply = try_request(raft_port, "POST", path, "00ff", "{}", wait).expect("reply");
+        assert_eq!(reply.status, 401, "{path}: {}", reply.body);
+    }
+    let reply = try_request(raft_port, "GET", "/cluster/status", "00ff", "", wait).expect("reply");
+    assert_eq!(reply.status, 401, "{}", reply.body);
+
+    // The client API has no node-to-node routes.
+    let api_port = cluster.spec(1).api_port;
+    let reply = try_request(api_port, "POST", "/raft/vote", "x", "{}", wait).expect("reply");
+    assert_eq!(reply.status, 404, "{}", reply.body);
 }

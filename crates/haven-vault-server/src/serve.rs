@@ -264,6 +264,9 @@ impl Vault {
         if let Some(task) = expiry {
             task.abort();
         }
+        if let Changes::Cluster(cluster) = &changes {
+            cluster.shutdown().await;
+        }
         result.map_err(ServeError::Serve)
     }
 }

@@ -45,6 +45,7 @@ pub struct CopySecretsArgs {
     #[arg(long, value_name = "DIR")]
     from_data: PathBuf,
     /// Key file of the existing node's KEK.
+    // NOTE: the source KEK can only be a key file, not a PKCS#11 token.
     #[arg(long, value_name = "FILE")]
     from_kek_file: PathBuf,
     /// Data folder of the new node.

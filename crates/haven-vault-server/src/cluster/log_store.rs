@@ -3,6 +3,10 @@
 //! Every write commits with `Durability::Immediate` before openraft hears that it is
 //! done, so a vote or an appended entry a node acknowledged survives a crash.
 
+// openraft's storage traits return `StorageError` (224 bytes) by value, so the
+// helpers that feed them do too.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
@@ -170,7 +174,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         let result = txn.commit().map_err(std::io::Error::other);
-        let failed = result.as_ref().err().map(|error| write_error(error));
+        let failed = result.as_ref().err().map(write_error);
         callback.log_io_completed(result);
         match failed {
             Some(error) => Err(error),

@@ -164,6 +164,13 @@ impl Cluster {
         self.node_id
     }
 
+    /// Stops the Raft node: its timers, replication and state machine worker.
+    pub async fn shutdown(&self) {
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, node_id = self.node_id, "the Raft node did not stop cleanly");
+        }
+    }
+
     /// Returns whether this node is the leader as far as it knows.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.node_id)

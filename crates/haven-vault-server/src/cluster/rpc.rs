@@ -49,6 +49,8 @@ impl IntoResponse for RpcError {
 }
 
 /// Binds the listener and serves it in a background task.
+// NOTE: plain HTTP only. Requests are MAC-authenticated and their record changes
+// sealed, but sizes, timing and membership addresses are visible on the network.
 pub async fn serve(cluster: Arc<Cluster>, key: Arc<ClusterKey>) -> Result<(), ClusterError> {
     let addr = cluster.config.raft_listen;
     let listener = tokio::net::TcpListener::bind(addr)

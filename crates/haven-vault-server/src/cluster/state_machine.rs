@@ -9,6 +9,10 @@
 //! A snapshot is the two record tables as stored: keyed-hash table keys and values
 //! sealed under the cluster record key, so it contains no record in clear.
 
+// openraft's storage traits return `StorageError` (224 bytes) by value, so the
+// helpers that feed them do too.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
