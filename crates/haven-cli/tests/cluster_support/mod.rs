@@ -4,23 +4,33 @@
 //! comes back at the same URLs.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use haven_vault_auth::{mint, SigningKey, TenantAlg};
 
 use crate::vault_support::{haven, parse_reply, run_ok, Reply, Server, TENANT, VAULT_ID};
 
-/// Picks a free TCP port on 127.0.0.1 (free when this returns; another process
-/// could take it before the node binds it).
+/// Picks a free TCP port on 127.0.0.1 between 20000 and 29999, below Linux's
+/// default ephemeral range (32768 to 60999), so that no outgoing connection takes it
+/// before the node binds it. A port is never handed out twice in one test process,
+/// but another process could still bind it first.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let mut random = [0u8; 2];
+        haven_crypto::random_bytes(&mut random);
+        let port = 20_000 + u16::from_be_bytes(random) % 10_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && HANDED_OUT.lock().unwrap().insert(port)
+        {
+            return port;
+        }
+    }
 }
 
 /// One node's folder and ports.

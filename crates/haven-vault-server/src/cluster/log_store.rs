@@ -1,7 +1,7 @@
 //! The Raft log, vote and committed index in `DATA/raft-log.redb`.
 //!
-//! Every write commits with `Durability::Immediate` before openraft hears that it is
-//! done, so a vote or an appended entry a node acknowledged survives a crash.
+//! Every write commits with `Durability::Immediate` before openraft is told that it
+//! is done, so a vote or an appended entry that a node acknowledged survives a crash.
 
 // openraft's storage traits return `StorageError` (224 bytes) by value, so the
 // helpers that feed them do too.

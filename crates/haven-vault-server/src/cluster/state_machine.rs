@@ -1,10 +1,10 @@
 //! The Raft state machine: the records database, changed only by applying
 //! committed log entries, plus snapshots of it.
 //!
-//! Each `apply` call is one redb write transaction that applies the entries through
+//! Each `apply` call is one redb write transaction. It applies the entries through
 //! [`Ops::apply`] (the logic of the single-node writer) and stores the last applied
-//! log id and membership in the same commit, so the records and the applied index
-//! never disagree after a crash.
+//! log id and membership in the same commit, so after a crash the records and the
+//! applied index still agree.
 //!
 //! A snapshot is the two record tables as stored: keyed-hash table keys and values
 //! sealed under the cluster record key, so it contains no record in clear.
@@ -160,7 +160,7 @@ impl StateMachine {
                     EntryPayload::Normal(proposal) => {
                         match self.entry_key.open_change(&proposal, &self.store.keys) {
                             None => {
-                                tracing::error!(index = entry.log_id.index, "a log entry failed to open under this cluster's entry key and was skipped; a node of another cluster wrote to this log");
+                                tracing::error!(index = entry.log_id.index, "a log entry failed to open under this node's entry key and was skipped; it was proposed by a node with other vault secrets: give every node the same secrets with `haven vault cluster copy-secrets`");
                                 Reply::Unreadable
                             }
                             Some(change) => {
@@ -202,6 +202,7 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(sm_read_error)?,
             None => StoredMembership::default(),
         };
+
         let mut body = SnapshotBody::default();
         let records = txn.open_table(RECORDS).map_err(sm_read_error)?;
         for item in records.iter().map_err(sm_read_error)? {
@@ -211,6 +212,7 @@ impl StateMachine {
                 URL_SAFE_NO_PAD.encode(value.value()),
             ));
         }
+
         let seen = txn.open_table(PHANTOM_SEEN).map_err(sm_read_error)?;
         for item in seen.iter().map_err(sm_read_error)? {
             let (key, value) = item.map_err(sm_read_error)?;
