@@ -122,3 +122,34 @@ fn raft_listener_rejects_unsigned_requests() {
     let reply = try_request(api_port, "POST", "/raft/vote", "x", "{}", wait).expect("reply");
     assert_eq!(reply.status, 404, "{}", reply.body);
 }
+
+#[test]
+fn peers_without_this_node_rejected() {
+    let cluster = ClusterDir::new(2);
+    let output = vault_support::haven()
+        .args([
+            "vault",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--node-id",
+            "3",
+        ])
+        .args(["--raft-listen", "127.0.0.1:0", "--peers", &cluster.peers()])
+        .arg("--cluster-key")
+        .arg(cluster.path("cluster.key"))
+        .arg("--data")
+        .arg(cluster.data(1))
+        .arg("--kek-file")
+        .arg(cluster.kek(1))
+        .arg("--tenants")
+        .arg(cluster.path("tenants.json"))
+        .output()
+        .expect("haven runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--peers does not list this node (3)"),
+        "{stderr}"
+    );
+}

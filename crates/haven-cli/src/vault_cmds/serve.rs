@@ -108,24 +108,33 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    fn config(&self) -> Option<ClusterConfig> {
-        let node_id = self.node_id?;
+    /// Returns the cluster settings, or `None` without --node-id.
+    fn config(&self) -> anyhow::Result<Option<ClusterConfig>> {
+        let Some(node_id) = self.node_id else {
+            return Ok(None);
+        };
         let (Some(raft_listen), Some(peers), Some(key)) =
             (self.raft_listen, &self.peers, &self.cluster_key)
         else {
-            return None;
+            anyhow::bail!("--node-id needs --raft-listen, --peers and --cluster-key");
         };
+        if !peers.contains_key(&node_id) {
+            anyhow::bail!(
+                "--peers does not list this node ({node_id}); add {node_id}=URL with this \
+                 node's Raft listener URL"
+            );
+        }
         let mut config = ClusterConfig::new(node_id, raft_listen, peers.clone(), key.clone());
         config.commit_timeout = Duration::from_millis(self.commit_timeout_ms.max(1));
         config.snapshot_every = self.snapshot_every.max(2);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_ms.max(1));
         config.election_timeout = Duration::from_millis(self.election_timeout_ms.max(1));
-        Some(config)
+        Ok(Some(config))
     }
 }
 
 impl ServeArgs {
-    fn server_config(&self) -> ServerConfig {
+    fn server_config(&self) -> anyhow::Result<ServerConfig> {
         let mut config = ServerConfig::new(self.listen, self.data.clone(), self.tenants.clone());
         config.tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
@@ -151,14 +160,14 @@ impl ServeArgs {
         config.max_batch = self.max_batch;
         config.phantom_expiry =
             (self.phantom_expiry > 0).then(|| Duration::from_secs(self.phantom_expiry));
-        config.cluster = self.cluster.config();
-        config
+        config.cluster = self.cluster.config()?;
+        Ok(config)
     }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let kek = args.kek.config()?;
-    let config = args.server_config();
+    let config = args.server_config()?;
     if config.allow_insecure_test_ksf {
         tracing::warn!("KSF version 0 is accepted: use this only in tests");
     }
