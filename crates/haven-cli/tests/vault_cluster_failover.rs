@@ -150,3 +150,47 @@ fn leader_pause_keeps_exact_counts() {
         signal(server, "CONT");
     });
 }
+
+#[test]
+fn client_library_fails_over() {
+    let cluster = ClusterDir::new(3);
+    let mut servers = cluster.start_all();
+    let urls = cluster.api_urls();
+    let token = cluster.token("alice");
+    let key = BackupKey::generate();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = |pin: Option<String>| {
+        let mut options = haven_vault_client::ClientOptions::new(
+            urls.clone(),
+            zeroize::Zeroizing::new(token.clone()),
+            pin,
+        );
+        options.allow_insecure_ksf = true;
+        haven_vault_client::VaultClient::with_options(options).unwrap()
+    };
+    let enrollment = runtime
+        .block_on(client(None).enroll(b"correct horse", &key, Some(10)))
+        .expect("enrollment");
+
+    let leader = cluster.wait_leader(&[1, 2, 3], Duration::from_secs(5));
+    servers[(leader - 1) as usize].take();
+    let client = client(Some(enrollment.fingerprint.clone()));
+    let error = runtime
+        .block_on(client.recover(b"wrong horse"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            haven_vault_client::ClientError::WrongPassword {
+                guesses_remaining: 9
+            }
+        ),
+        "{error}"
+    );
+    let recovered = runtime
+        .block_on(client.recover(b"correct horse"))
+        .expect("recovery through the remaining nodes");
+    assert_eq!(recovered.secret().expose(), key.secret().expose());
+    let status = runtime.block_on(client.status()).unwrap();
+    assert_eq!(status.guesses_remaining, 10);
+}
