@@ -185,6 +185,8 @@ impl StateMachine {
         Ok(replies)
     }
 
+    // NOTE: the whole snapshot is built in memory, as base64 in JSON (about 1.4 times
+    // the stored size); a vault with millions of records would need a streamed one.
     fn dump(&self) -> Result<(Option<LogId>, StoredMembership, Vec<u8>), StorageError> {
         let txn = self.store.db.begin_read().map_err(sm_read_error)?;
         let state = txn.open_table(RAFT_STATE).map_err(sm_read_error)?;
