@@ -1,5 +1,6 @@
 //! `haven vault ...`: run, initialise and administer a Backup Key Vault.
 
+mod cluster;
 mod kek_args;
 mod serve;
 mod tenants;
@@ -18,7 +19,10 @@ pub enum VaultCommand {
     /// the public key fingerprint that clients pin.
     Init(InitArgs),
     /// Serve the vault's HTTP API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
+    /// Set up and administer a vault replicated over several nodes with Raft.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Mint a bearer token for one account (for self-hosters and tests).
     Token(tenants::TokenArgs),
     /// Generate a tenant signing key and add the tenant to a tenants file.
@@ -41,7 +45,8 @@ pub struct InitArgs {
 pub async fn run(command: VaultCommand) -> anyhow::Result<ExitCode> {
     match command {
         VaultCommand::Init(args) => init(args),
-        VaultCommand::Serve(args) => serve::run(args).await,
+        VaultCommand::Serve(args) => serve::run(*args).await,
+        VaultCommand::Cluster(command) => cluster::run(command).await,
         VaultCommand::Token(args) => tenants::token(args),
         VaultCommand::TenantKey(args) => tenants::tenant_key(args),
     }

@@ -50,17 +50,22 @@ fn thousand_dropped_sessions_charge_thousand_guesses() {
     server.enroll(&token, "right horse", &BackupKey::generate(), 2000);
     // One KE1 serves every start: the vault charges per start, whatever the
     // message, and reusing it keeps the client's share of the test time small.
+    // Each start has its own request id; a repeated id would be one start.
     let (_, request) = haven_vault_proto::client::recover_start(b"any guess").unwrap();
-    let body = to_json!(request);
     let server = &server;
     let token = &token;
-    let body = &body;
+    let request = &request;
     std::thread::scope(|scope| {
         for _ in 0..8 {
             scope.spawn(move || {
                 for _ in 0..125 {
+                    let mut request = request.clone();
+                    let mut request_id = vec![0u8; 16];
+                    haven_crypto::random_bytes(&mut request_id);
+                    request.request_id = Some(haven_vault_proto::wire::Bytes(request_id));
+                    let body = to_json!(request);
                     // The client stops after KE2: no recover/finish.
-                    let reply = server.post("/v1/recover/start", token, body);
+                    let reply = server.post("/v1/recover/start", token, &body);
                     assert_eq!(reply.status, 200, "{}", reply.body);
                 }
             });

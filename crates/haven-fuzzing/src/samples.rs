@@ -62,6 +62,7 @@ fn vault_bodies(out: &mut Vec<(&'static str, Vec<u8>)>) {
         2,
         &(RecoverStartRequest {
             credential_request: message(2),
+            request_id: None,
         }),
     ));
     out.push(json(

@@ -110,6 +110,7 @@ pub async fn recover(vault: &Vault, account: &Account) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("login start: {e}"))?;
     let request = RecoverStartRequest {
         credential_request: Bytes(start.message.serialize().to_vec()),
+        request_id: None,
     };
     let reply: RecoverStartResponse = vault
         .post("v1/recover/start", &account.token, &request)

@@ -27,33 +27,58 @@ impl VaultClient {
             ));
         }
         let vault_id = self.vault_id().await?;
+        match self.recover_once(password, &vault_id).await? {
+            Attempt::Released(key) => Ok(key),
+            Attempt::SessionGone => {
+                // The password verified, but the vault no longer had the session:
+                // a finish sent again after a lost reply, whose first copy reset
+                // the counter. One new login gets the key.
+                tracing::warn!("the vault had already finished this login; logging in again");
+                match self.recover_once(password, &vault_id).await? {
+                    Attempt::Released(key) => Ok(key),
+                    Attempt::SessionGone => Err(ClientError::Protocol {
+                        url: self.transport.current_url(),
+                        detail: "the vault rejected two logins that the client verified".into(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Runs one login. A wrong password is an error; a verified login whose finish
+    /// the vault rejects is [`Attempt::SessionGone`].
+    async fn recover_once(&self, password: &[u8], vault_id: &str) -> Result<Attempt, ClientError> {
         let (state, request) = recover_start(password)?;
         let response: RecoverStartResponse = self
             .transport
             .post("v1/recover/start", &request)
             .await?
             .map_err(map_recover_error)?;
-        let progress = match recover_finish(
-            state,
-            password,
-            &response,
-            &vault_id,
-            self.pinned.as_deref(),
-        ) {
-            Ok(progress) => progress,
-            Err(ProtoError::WrongPassword) => {
-                return Err(self.report_wrong_password(&response).await);
-            }
-            Err(error) => return Err(self.map_proto_error(error)),
-        };
-        let released: RecoverFinishResponse = self
+        let progress =
+            match recover_finish(state, password, &response, vault_id, self.pinned.as_deref()) {
+                Ok(progress) => progress,
+                Err(ProtoError::WrongPassword) => {
+                    return Err(self.report_wrong_password(&response).await);
+                }
+                Err(error) => return Err(self.map_proto_error(error)),
+            };
+        let released: RecoverFinishResponse = match self
             .transport
             .post("v1/recover/finish", &progress.request)
             .await?
-            .map_err(map_recover_error)?;
+        {
+            Ok(released) => released,
+            Err(error)
+                if error.status == StatusCode::FORBIDDEN
+                    && error.body.error == codes::WRONG_PASSWORD =>
+            {
+                return Ok(Attempt::SessionGone);
+            }
+            Err(error) => return Err(map_recover_error(error)),
+        };
         let key = progress.open(&released)?;
         tracing::info!("vault released the backup key");
-        Ok(key)
+        Ok(Attempt::Released(key))
     }
 
     /// Tells the vault that the client found the password wrong (a null
@@ -73,6 +98,13 @@ impl VaultClient {
             Err(error) => error,
         }
     }
+}
+
+/// The result of one login whose password the client verified.
+enum Attempt {
+    Released(BackupKey),
+    /// The vault rejected the finish because the session was no longer open.
+    SessionGone,
 }
 
 /// Maps the vault's error replies from the recovery endpoints.

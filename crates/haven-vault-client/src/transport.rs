@@ -1,5 +1,5 @@
 //! HTTP transport: several vault nodes, a bearer token, failover on connection
-//! errors, 429 and 503.
+//! errors, lost replies, 429 and 503.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,10 +163,14 @@ impl Transport {
         Ok(Ok(value))
     }
 
-    /// Sends one request, trying each node in turn. A node is skipped when the
-    /// connection fails or it answers 429 or 503. A request whose connection was made
-    /// but whose reply timed out is not retried elsewhere, because the first node may
-    /// have charged a guess already.
+    /// Sends one request, trying each node in turn, for up to [`ROUNDS`] passes
+    /// over the list with a pause between passes (long enough for a cluster to
+    /// elect a new leader). A node is skipped when the connection fails, the reply
+    /// does not arrive, or it returns 429 or 503. Sending a request again is safe:
+    /// a repeated recover/start carries the same request id and KE1, so the vault
+    /// charges it once and returns the same KE2. A repeated verified finish whose
+    /// first copy was applied gets 403, which [`crate::VaultClient::recover`]
+    /// handles with a new login.
     async fn send<B: Serialize>(
         &self,
         method: Method,
@@ -176,57 +180,80 @@ impl Transport {
     ) -> Result<(String, StatusCode, Vec<u8>), ClientError> {
         let start = self.preferred.load(Ordering::Relaxed);
         let mut failures = Vec::new();
-        for offset in 0..self.nodes.len() {
-            let index = (start + offset) % self.nodes.len();
-            let base = &self.nodes[index];
-            let url = base
-                .join(path.trim_start_matches('/'))
-                .map_err(|e| ClientError::Config(format!("invalid path {path}: {e}")))?;
-            let mut request = self.http.request(method.clone(), url.clone());
-            if auth {
-                request = request.bearer_auth(self.token.as_str());
+        for round in 0..ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(ROUND_PAUSE * round).await;
             }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(error) if error.is_connect() => {
-                    tracing::warn!(node = %base, "vault node unreachable, trying the next one");
-                    failures.push(format!(
-                        "{base}: connection failed ({})",
-                        root_cause(&error)
-                    ));
-                    continue;
+            for offset in 0..self.nodes.len() {
+                let index = (start + offset) % self.nodes.len();
+                match self.send_once(index, &method, path, body, auth).await? {
+                    Ok(reply) => return Ok(reply),
+                    Err(failure) => failures.push(failure),
                 }
-                Err(error) => {
-                    return Err(ClientError::Unavailable {
-                        details: format!("{url}: {}", root_cause(&error)),
-                    })
-                }
-            };
-            let status = response.status();
-            if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS
-            {
-                tracing::warn!(node = %base, %status, "vault node busy, trying the next one");
-                failures.push(format!("{base}: {status}"));
-                continue;
             }
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ClientError::Unavailable {
-                    details: format!("{url}: reading the reply failed ({})", root_cause(&e)),
-                })?;
-            self.preferred.store(index, Ordering::Relaxed);
-            let node = base.as_str().trim_end_matches('/').to_string();
-            return Ok((node, status, bytes.to_vec()));
         }
         Err(ClientError::Unavailable {
             details: failures.join("; "),
         })
     }
+
+    /// Sends a request to one node. `Ok(Err(text))` is a failure that the next
+    /// node may not have.
+    async fn send_once<B: Serialize>(
+        &self,
+        index: usize,
+        method: &Method,
+        path: &str,
+        body: Option<&B>,
+        auth: bool,
+    ) -> Result<Result<(String, StatusCode, Vec<u8>), String>, ClientError> {
+        let base = &self.nodes[index];
+        let url = base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ClientError::Config(format!("invalid path {path}: {e}")))?;
+        let mut request = self.http.request(method.clone(), url.clone());
+        if auth {
+            request = request.bearer_auth(self.token.as_str());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let failure = if error.is_connect() {
+                    "connection failed"
+                } else {
+                    "request failed"
+                };
+                tracing::warn!(node = %base, failure, "vault node did not respond, trying the next one");
+                return Ok(Err(format!("{base}: {failure} ({})", root_cause(&error))));
+            }
+        };
+        let status = response.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+            tracing::warn!(node = %base, %status, "vault node busy, trying the next one");
+            return Ok(Err(format!("{base}: {status}")));
+        }
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return Ok(Err(format!(
+                    "{url}: reading the reply failed ({})",
+                    root_cause(&error)
+                )))
+            }
+        };
+        self.preferred.store(index, Ordering::Relaxed);
+        let node = base.as_str().trim_end_matches('/').to_string();
+        Ok(Ok((node, status, bytes.to_vec())))
+    }
 }
+
+/// Passes over the node list before a request fails as unavailable.
+const ROUNDS: u32 = 3;
+/// Pause before the second pass; the third waits twice as long.
+const ROUND_PAUSE: Duration = Duration::from_millis(700);
 
 fn api_error(url: String, status: StatusCode, bytes: &[u8]) -> ApiError {
     let body = serde_json::from_slice(bytes).unwrap_or_else(|_| ErrorBody {

@@ -118,8 +118,11 @@ pub fn enroll_finish(
 pub fn recover_start(password: &[u8]) -> Result<(RecoverState, RecoverStartRequest), ProtoError> {
     let start =
         ClientLogin::<Suite>::start(&mut OsRng, password).map_err(opaque_error("login start"))?;
+    let mut request_id = vec![0u8; 16];
+    haven_crypto::random_bytes(&mut request_id);
     let request = RecoverStartRequest {
         credential_request: Bytes(start.message.serialize().to_vec()),
+        request_id: Some(Bytes(request_id)),
     };
     Ok((RecoverState(start.state), request))
 }

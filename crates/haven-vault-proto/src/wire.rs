@@ -112,6 +112,11 @@ pub struct EnrollFinishResponse {
 pub struct RecoverStartRequest {
     /// OPAQUE `CredentialRequest` (KE1, 96 bytes).
     pub credential_request: Bytes,
+    /// 16 random bytes chosen by the client for this login attempt. A request sent
+    /// again with the same id and KE1 (after a lost reply, to the same or another
+    /// node) charges no second guess and gets the same KE2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Bytes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cluster::ClusterConfig;
 use crate::ratelimit::Rate;
 
 /// Default days after which an unused phantom record is removed.
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// A phantom record unused for this long is removed; `None` keeps phantoms.
     pub phantom_expiry: Option<Duration>,
+    /// Cluster mode settings; `None` runs a single node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl ServerConfig {
@@ -61,6 +64,7 @@ impl ServerConfig {
             },
             max_batch: 256,
             phantom_expiry: Some(Duration::from_secs(PHANTOM_EXPIRY_DAYS * 86_400)),
+            cluster: None,
         }
     }
 }

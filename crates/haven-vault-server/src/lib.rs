@@ -9,8 +9,13 @@
 //! - [`Vault::open`] unwraps them and opens the records database;
 //!   [`Vault::serve`] serves the HTTP API described in docs/VAULT-PROTOCOL.md.
 //! - [`RawRecords`] gives operators and tests raw access to a stopped vault's records.
+//! - [`cluster`] replicates the records over several nodes with Raft, when
+//!   [`ServerConfig::cluster`] is set.
 
 mod api;
+mod apply;
+mod changes;
+pub mod cluster;
 mod config;
 mod metrics;
 mod ratelimit;
@@ -25,5 +30,5 @@ mod writer;
 pub use config::{ServerConfig, TlsFiles, PHANTOM_EXPIRY_DAYS};
 pub use ratelimit::Rate;
 pub use secrets::{SecretsError, SECRETS_FILE};
-pub use serve::{init_vault, ServeError, Vault};
+pub use serve::{copy_secrets, init_vault, ServeError, Vault};
 pub use store::{RawRecords, StoreError, DATABASE_FILE};

@@ -13,8 +13,10 @@
 use haven_crypto::{KeyedHash, SecretKey};
 use zeroize::Zeroizing;
 
-/// Unsealed-record format version, the first byte of the plaintext.
-const FORMAT: u8 = 1;
+/// Unsealed-record format version, the first byte of the plaintext. Format 2 adds
+/// the last session of a phantom; format 1 records still open.
+const FORMAT: u8 = 2;
+const FORMAT_1: u8 = 1;
 const KIND_REAL: u8 = 1;
 const KIND_PHANTOM: u8 = 2;
 /// Associated-data prefix of a sealed record.
@@ -92,6 +94,9 @@ pub enum Record {
     /// Counter for an account without a record.
     Phantom {
         guesses_used: u32,
+        /// The session of the last charged start, so that the same start sent
+        /// again is not charged twice (as with a real record's pending sessions).
+        last_session: Option<[u8; 16]>,
     },
 }
 
@@ -166,12 +171,27 @@ fn encode(record: &Record) -> Zeroizing<Vec<u8>> {
                 out.extend_from_slice(&session.expires_at.to_be_bytes());
             }
         }
-        Record::Phantom { guesses_used } => {
+        Record::Phantom {
+            guesses_used,
+            last_session,
+        } => {
             out.push(KIND_PHANTOM);
             out.extend_from_slice(&guesses_used.to_be_bytes());
+            put_session(&mut out, *last_session);
         }
     }
     out
+}
+
+/// Writes an optional session id: `0`, or `1` and the 16-byte id.
+fn put_session(out: &mut Vec<u8>, session: Option<[u8; 16]>) {
+    match session {
+        None => out.push(0),
+        Some(id) => {
+            out.push(1);
+            out.extend_from_slice(&id);
+        }
+    }
 }
 
 fn put_field(out: &mut Vec<u8>, field: &[u8]) {
@@ -200,6 +220,14 @@ impl<'a> Reader<'a> {
         self.array().map(u32::from_be_bytes)
     }
 
+    fn session(&mut self) -> Option<Option<[u8; 16]>> {
+        match self.array::<1>()?[0] {
+            0 => Some(None),
+            1 => Some(Some(self.array()?)),
+            _ => None,
+        }
+    }
+
     fn field(&mut self) -> Option<Vec<u8>> {
         let len = u16::from_be_bytes(self.array()?);
         self.take(len as usize).map(<[u8]>::to_vec)
@@ -208,9 +236,17 @@ impl<'a> Reader<'a> {
 
 fn decode(plain: &[u8]) -> Option<Record> {
     let mut reader = Reader(plain);
-    if reader.array::<1>()? != [FORMAT] {
+    let format = reader.array::<1>()?[0];
+    if format != FORMAT && format != FORMAT_1 {
         return None;
     }
+    let session = |reader: &mut Reader| {
+        if format == FORMAT_1 {
+            Some(None)
+        } else {
+            reader.session()
+        }
+    };
     let record = match reader.array::<1>()?[0] {
         KIND_REAL => {
             let ksf_version = reader.u32()?;
@@ -238,6 +274,7 @@ fn decode(plain: &[u8]) -> Option<Record> {
         }
         KIND_PHANTOM => Record::Phantom {
             guesses_used: reader.u32()?,
+            last_session: session(&mut reader)?,
         },
         _ => return None,
     };
@@ -268,9 +305,31 @@ mod tests {
         let keys = RecordKeys::derive(&SecretKey::generate());
         let sealed = keys.seal(b"acme\0alice", &sample());
         assert_eq!(keys.open(b"acme\0alice", &sealed), Ok(sample()));
-        let phantom = Record::Phantom { guesses_used: 4 };
+        let phantom = Record::Phantom {
+            guesses_used: 4,
+            last_session: Some([6; 16]),
+        };
         let sealed = keys.seal(b"acme\0bob", &phantom);
         assert_eq!(keys.open(b"acme\0bob", &sealed), Ok(phantom));
+    }
+
+    #[test]
+    fn format_1_record_opens() {
+        let keys = RecordKeys::derive(&SecretKey::generate());
+        let mut plain = encode(&Record::Phantom {
+            guesses_used: 7,
+            last_session: None,
+        });
+        plain[0] = FORMAT_1;
+        plain.pop();
+        let sealed = haven_crypto::seal(&keys.seal, &aad(b"acme\0bob"), &plain);
+        assert_eq!(
+            keys.open(b"acme\0bob", &sealed),
+            Ok(Record::Phantom {
+                guesses_used: 7,
+                last_session: None,
+            })
+        );
     }
 
     #[test]

@@ -122,33 +122,44 @@ pub fn check_vault_id(vault_id: &str) -> Result<(), SecretsError> {
 /// fingerprint of the new public key. Never overwrites an existing secrets file.
 pub fn init(data_dir: &Path, kek: &dyn Kek, vault_id: &str) -> Result<String, SecretsError> {
     check_vault_id(vault_id)?;
+    let setup = ServerSetup::<Suite>::new(&mut OsRng);
+    let secrets = ServerSecrets {
+        vault_id: vault_id.to_string(),
+        fingerprint: fingerprint(&setup.keypair().public().serialize()),
+        server_setup: setup,
+        record_key: SecretKey::generate(),
+        session_key: SecretKey::generate(),
+    };
+    store(data_dir, kek, &secrets)?;
+    Ok(secrets.fingerprint)
+}
+
+/// Writes `secrets` wrapped under `kek` to a new secrets file in `data_dir`. A
+/// cluster node gets the cluster's secrets this way, under its own KEK.
+pub fn store(data_dir: &Path, kek: &dyn Kek, secrets: &ServerSecrets) -> Result<(), SecretsError> {
+    let vault_id = secrets.vault_id.as_str();
     let path = data_dir.join(SECRETS_FILE);
     std::fs::create_dir_all(data_dir).map_err(|source| SecretsError::Io {
         action: "create the data folder",
         path: data_dir.to_path_buf(),
         source,
     })?;
-    let setup = ServerSetup::<Suite>::new(&mut OsRng);
-    let fingerprint = fingerprint(&setup.keypair().public().serialize());
-    let setup_bytes = Zeroizing::new(setup.serialize().to_vec());
-    let record_key = SecretKey::generate();
-    let session_key = SecretKey::generate();
+    let setup_bytes = Zeroizing::new(secrets.server_setup.serialize().to_vec());
     let wrap = |name: &str, plain: &[u8]| -> Result<String, SecretsError> {
         Ok(URL_SAFE_NO_PAD.encode(kek.wrap(&aad(name, vault_id), plain)?))
     };
     let file = SecretsFile {
         format: FORMAT,
         vault_id: vault_id.to_string(),
-        fingerprint: fingerprint.clone(),
+        fingerprint: secrets.fingerprint.clone(),
         kek: kek.describe(),
         server_setup: wrap("server_setup", &setup_bytes)?,
-        record_key: wrap("record_key", record_key.expose())?,
-        session_key: wrap("session_key", session_key.expose())?,
+        record_key: wrap("record_key", secrets.record_key.expose())?,
+        session_key: wrap("session_key", secrets.session_key.expose())?,
     };
     let mut json = serde_json::to_string_pretty(&file).expect("secrets file serializes");
     json.push('\n');
-    write_new(&path, json.as_bytes())?;
-    Ok(fingerprint)
+    write_new(&path, json.as_bytes())
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {

@@ -11,13 +11,16 @@ use haven_vault_auth::{KeyError, TenantKeys};
 use haven_vault_kek::{open_kek, KekConfig, KekError};
 
 use crate::api::{self, AppState, Limits};
+use crate::apply::PhantomPolicy;
+use crate::changes::Changes;
+use crate::cluster::{Cluster, ClusterError};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::record::RecordKeys;
-use crate::secrets::{self, SecretsError};
+use crate::secrets::{self, SecretsError, ServerSecrets};
 use crate::store::{Store, StoreError};
 use crate::token_cache::TokenCache;
-use crate::writer::{PhantomPolicy, Writer};
+use crate::writer::Writer;
 use crate::ServerConfig;
 
 /// Errors that stop the vault from starting or serving.
@@ -44,6 +47,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("failed to start the record writer thread: {0}")]
     Writer(std::io::Error),
+    #[error("cannot start the cluster node: {0}")]
+    Cluster(#[from] ClusterError),
     #[error("failed to listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -77,9 +82,36 @@ pub fn init_vault(
     Ok(secrets::init(data_dir, kek.as_ref(), vault_id)?)
 }
 
+/// Copies the server secrets of the vault in `from_dir` (unwrapped with `from_kek`)
+/// to a new secrets file in `to_dir`, wrapped under `to_kek` (created if missing).
+/// Every node of a cluster needs the same secrets under its own KEK. Returns the
+/// public key fingerprint.
+pub fn copy_secrets(
+    from_dir: &std::path::Path,
+    from_kek: &KekConfig,
+    to_dir: &std::path::Path,
+    to_kek: &KekConfig,
+) -> Result<String, ServeError> {
+    let secrets_path = to_dir.join(secrets::SECRETS_FILE);
+    if secrets_path.exists() {
+        return Err(SecretsError::Exists { path: secrets_path }.into());
+    }
+    let source = open_kek(from_kek, false)?;
+    let secrets = secrets::load(from_dir, source.as_ref())?;
+    drop(source);
+    let target = open_kek(to_kek, true)?;
+    secrets::store(to_dir, target.as_ref(), &secrets)?;
+    Ok(secrets.fingerprint)
+}
+
 /// An opened vault, ready to serve.
 pub struct Vault {
-    app: AppState,
+    secrets: Arc<ServerSecrets>,
+    record_keys: Arc<RecordKeys>,
+    store: Store,
+    tenants: Arc<TenantKeys>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
     config: ServerConfig,
 }
 
@@ -103,7 +135,6 @@ impl Vault {
             })?;
         let record_keys = Arc::new(RecordKeys::derive(&secrets.record_key));
         let store = Store::open(&config.data_dir, record_keys.clone())?;
-        let metrics = Arc::new(Metrics::default());
         let limits = Limits {
             default_guess_limit: config.default_guess_limit,
             max_guess_limit: config.max_guess_limit,
@@ -112,33 +143,56 @@ impl Vault {
             session_lifetime_secs: config.session_lifetime.as_secs().max(1),
             max_body_bytes: config.max_body_bytes,
         };
-        let phantom = PhantomPolicy {
-            guess_limit: limits.default_guess_limit,
-            ksf_version: limits.ksf_version,
-        };
-        let writer = Writer::start(store.clone(), metrics.clone(), phantom, config.max_batch)
-            .map_err(ServeError::Writer)?;
-        let app = AppState {
+        Ok(Self {
             secrets: Arc::new(secrets),
             record_keys,
             store,
-            writer,
             tenants: Arc::new(tenants),
-            metrics,
+            metrics: Arc::new(Metrics::default()),
             limits,
-            account_limiter: Arc::new(RateLimiter::new(config.account_rate)),
-            address_limiter: Arc::new(RateLimiter::new(config.address_rate)),
-            token_cache: Arc::new(TokenCache::new()),
+            config,
+        })
+    }
+
+    /// Starts the committer of record changes: the writer thread, or in cluster
+    /// mode the Raft node and its node-to-node listener.
+    async fn start_changes(&self) -> Result<Changes, ServeError> {
+        let phantom = PhantomPolicy {
+            guess_limit: self.limits.default_guess_limit,
+            ksf_version: self.limits.ksf_version,
         };
-        Ok(Self { app, config })
+        match &self.config.cluster {
+            None => {
+                let writer = Writer::start(
+                    self.store.clone(),
+                    self.metrics.clone(),
+                    phantom,
+                    self.config.max_batch,
+                )
+                .map_err(ServeError::Writer)?;
+                Ok(Changes::Local(writer))
+            }
+            Some(cluster) => {
+                let cluster = Cluster::start(
+                    cluster.clone(),
+                    &self.config.data_dir,
+                    self.store.clone(),
+                    &self.secrets,
+                    phantom,
+                    self.metrics.clone(),
+                )
+                .await?;
+                Ok(Changes::Cluster(cluster))
+            }
+        }
     }
 
     pub fn vault_id(&self) -> &str {
-        &self.app.secrets.vault_id
+        &self.secrets.vault_id
     }
 
     pub fn fingerprint(&self) -> &str {
-        &self.app.secrets.fingerprint
+        &self.secrets.fingerprint
     }
 
     /// Serves until `shutdown` completes. `on_ready` gets the bound address (useful
@@ -155,8 +209,20 @@ impl Vault {
         let bound = listener
             .local_addr()
             .map_err(|source| ServeError::Listen { addr, source })?;
-        let service =
-            api::router(self.app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let changes = self.start_changes().await?;
+        let app = AppState {
+            secrets: self.secrets.clone(),
+            record_keys: self.record_keys.clone(),
+            store: self.store.clone(),
+            changes: changes.clone(),
+            tenants: self.tenants.clone(),
+            metrics: self.metrics.clone(),
+            limits: self.limits.clone(),
+            account_limiter: Arc::new(RateLimiter::new(self.config.account_rate)),
+            address_limiter: Arc::new(RateLimiter::new(self.config.address_rate)),
+            token_cache: Arc::new(TokenCache::new()),
+        };
+        let service = api::router(app).into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
         let shutdown_handle = handle.clone();
         tokio::spawn(async move {
@@ -167,7 +233,7 @@ impl Vault {
         let expiry = self
             .config
             .phantom_expiry
-            .map(|expiry| tokio::spawn(expire_phantoms(self.app.writer.clone(), expiry)));
+            .map(|expiry| tokio::spawn(expire_phantoms(changes.clone(), expiry)));
         let result = match &self.config.tls {
             Some(tls) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
@@ -198,6 +264,9 @@ impl Vault {
         if let Some(task) = expiry {
             task.abort();
         }
+        if let Changes::Cluster(cluster) = &changes {
+            cluster.shutdown().await;
+        }
         result.map_err(ServeError::Serve)
     }
 }
@@ -207,14 +276,18 @@ impl Vault {
 const PHANTOMS_PER_COMMIT: usize = 10_000;
 
 /// Removes phantom records unused for `expiry`, checking every eighth of `expiry`
-/// (between once a second and once an hour).
-async fn expire_phantoms(writer: crate::writer::Writer, expiry: Duration) {
+/// (between once a second and once an hour). In cluster mode only the leader
+/// proposes the removal, and every node applies it.
+async fn expire_phantoms(changes: Changes, expiry: Duration) {
     let period = (expiry / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     loop {
         tokio::time::sleep(period).await;
+        if !changes.runs_maintenance() {
+            continue;
+        }
         let cutoff = crate::api::unix_now().saturating_sub(expiry.as_secs());
         loop {
-            match writer.expire_phantoms(cutoff, PHANTOMS_PER_COMMIT).await {
+            match changes.expire_phantoms(cutoff, PHANTOMS_PER_COMMIT).await {
                 Ok(removed) if removed as usize == PHANTOMS_PER_COMMIT => continue,
                 Ok(_) => break,
                 Err(error) => {

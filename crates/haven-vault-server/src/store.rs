@@ -12,7 +12,7 @@ pub(crate) const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 
 /// Table key of each phantom record; value: the Unix time in seconds of the last
 /// login start or finish that wrote it. Phantoms not written for longer than the
-/// configured expiry are removed by [`crate::writer::Writer::expire_phantoms`].
+/// configured expiry are removed by [`crate::changes::Changes::expire_phantoms`].
 pub(crate) const PHANTOM_SEEN: TableDefinition<&[u8], u64> = TableDefinition::new("phantom_seen");
 
 /// File name of the records database inside the data folder.
@@ -31,6 +31,10 @@ pub enum StoreError {
     /// The writer task has stopped, so the vault is shutting down.
     #[error("the record writer has stopped")]
     WriterStopped,
+    /// The cluster could not commit the change or confirm a read; the message
+    /// says why and what to do.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<Damaged> for StoreError {

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use haven_vault_server::cluster::{ClusterConfig, NodeId};
 use haven_vault_server::{Rate, ServerConfig, TlsFiles, Vault, PHANTOM_EXPIRY_DAYS};
 
 use super::KekArgs;
@@ -70,10 +72,69 @@ pub struct ServeArgs {
     /// The default is 90 days.
     #[arg(long, value_name = "SECONDS", default_value_t = PHANTOM_EXPIRY_DAYS * 86_400)]
     phantom_expiry: u64,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Cluster mode: without --node-id the vault runs as a single node.
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// This node's id in the cluster; turns on cluster mode.
+    #[arg(long, value_name = "N", requires_all = ["raft_listen", "peers", "cluster_key"])]
+    node_id: Option<NodeId>,
+    /// Address and port of the node-to-node (Raft) listener. Clients never use it.
+    #[arg(long, value_name = "ADDR", requires = "node_id")]
+    raft_listen: Option<SocketAddr>,
+    /// Raft listener URL of every initial node, this one included, as
+    /// ID=URL,ID=URL; `haven vault cluster init` makes them the first members.
+    #[arg(long, value_name = "LIST", value_parser = super::cluster::parse_peers, requires = "node_id")]
+    peers: Option<BTreeMap<NodeId, String>>,
+    /// File with the cluster key (64 hex digits) shared by the nodes.
+    #[arg(long, value_name = "FILE", requires = "node_id")]
+    cluster_key: Option<PathBuf>,
+    /// Milliseconds a change may wait for a majority of nodes before the request
+    /// fails with 503.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    commit_timeout_ms: u64,
+    /// Log entries between two snapshots; older entries are then purged.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    snapshot_every: u64,
+    /// Milliseconds between leader heartbeats.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    heartbeat_ms: u64,
+    /// Minimum election timeout in milliseconds (the maximum is twice this).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    election_timeout_ms: u64,
+}
+
+impl ClusterArgs {
+    /// Returns the cluster settings, or `None` without --node-id.
+    fn config(&self) -> anyhow::Result<Option<ClusterConfig>> {
+        let Some(node_id) = self.node_id else {
+            return Ok(None);
+        };
+        let (Some(raft_listen), Some(peers), Some(key)) =
+            (self.raft_listen, &self.peers, &self.cluster_key)
+        else {
+            anyhow::bail!("--node-id needs --raft-listen, --peers and --cluster-key");
+        };
+        if !peers.contains_key(&node_id) {
+            anyhow::bail!(
+                "--peers does not list this node ({node_id}); add {node_id}=URL with this \
+                 node's Raft listener URL"
+            );
+        }
+        let mut config = ClusterConfig::new(node_id, raft_listen, peers.clone(), key.clone());
+        config.commit_timeout = Duration::from_millis(self.commit_timeout_ms.max(1));
+        config.snapshot_every = self.snapshot_every.max(2);
+        config.heartbeat_interval = Duration::from_millis(self.heartbeat_ms.max(1));
+        config.election_timeout = Duration::from_millis(self.election_timeout_ms.max(1));
+        Ok(Some(config))
+    }
 }
 
 impl ServeArgs {
-    fn server_config(&self) -> ServerConfig {
+    fn server_config(&self) -> anyhow::Result<ServerConfig> {
         let mut config = ServerConfig::new(self.listen, self.data.clone(), self.tenants.clone());
         config.tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
@@ -99,13 +160,14 @@ impl ServeArgs {
         config.max_batch = self.max_batch;
         config.phantom_expiry =
             (self.phantom_expiry > 0).then(|| Duration::from_secs(self.phantom_expiry));
-        config
+        config.cluster = self.cluster.config()?;
+        Ok(config)
     }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let kek = args.kek.config()?;
-    let config = args.server_config();
+    let config = args.server_config()?;
     if config.allow_insecure_test_ksf {
         tracing::warn!("KSF version 0 is accepted: use this only in tests");
     }

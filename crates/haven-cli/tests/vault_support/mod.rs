@@ -377,7 +377,7 @@ impl Server {
     }
 }
 
-fn parse_reply(raw: &[u8]) -> Reply {
+pub fn parse_reply(raw: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(raw).to_string();
     let (head, body) = text
         .split_once("\r\n\r\n")

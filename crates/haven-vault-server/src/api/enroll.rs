@@ -97,6 +97,6 @@ pub async fn finish(
         wrapped_key: body.wrapped_key.0,
         pending: Vec::new(),
     };
-    app.writer.enroll(auth.account, record).await?;
+    app.changes.enroll(auth.account, record).await?;
     Ok(Json(EnrollFinishResponse { guess_limit }))
 }

@@ -87,6 +87,10 @@ impl From<StoreError> for ApiError {
                 codes::UNAVAILABLE,
                 "the vault is shutting down; retry on another vault node or later",
             ),
+            StoreError::Unavailable(message) => {
+                tracing::warn!(%message, "request failed: the cluster is unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, message)
+            }
             other => {
                 tracing::error!(error = %other, "record store failed");
                 ApiError::new(

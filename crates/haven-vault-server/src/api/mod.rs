@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod record;
 mod recover;
+mod repeat;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,13 +23,13 @@ use haven_vault_proto::{KSF_TEST_INSECURE, KSF_V1};
 
 pub use error::ApiError;
 
+use crate::changes::Changes;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::record::RecordKeys;
 use crate::secrets::ServerSecrets;
 use crate::store::Store;
 use crate::token_cache::TokenCache;
-use crate::writer::Writer;
 
 /// Per-vault limits and policy.
 #[derive(Debug, Clone)]
@@ -48,7 +49,7 @@ pub struct AppState {
     pub secrets: Arc<ServerSecrets>,
     pub record_keys: Arc<RecordKeys>,
     pub store: Store,
-    pub writer: Writer,
+    pub changes: Changes,
     pub tenants: Arc<TenantKeys>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,

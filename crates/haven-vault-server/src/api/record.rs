@@ -16,12 +16,13 @@ pub async fn status(
     auth: Authed,
 ) -> Result<Json<RecordStatus>, ApiError> {
     let default = app.limits.default_guess_limit;
+    app.changes.read_barrier().await?;
     let status = match app.store.read(&auth.account)? {
         Some(Record::Real(record)) => RecordStatus {
             guesses_remaining: record.guesses_remaining(),
             guess_limit: record.guess_limit,
         },
-        Some(Record::Phantom { guesses_used }) => RecordStatus {
+        Some(Record::Phantom { guesses_used, .. }) => RecordStatus {
             guesses_remaining: default.saturating_sub(guesses_used),
             guess_limit: default,
         },
@@ -34,6 +35,6 @@ pub async fn status(
 }
 
 pub async fn delete(State(app): State<AppState>, auth: Authed) -> Result<StatusCode, ApiError> {
-    app.writer.delete(auth.account).await?;
+    app.changes.delete(auth.account).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,12 +13,13 @@ use rand_core::OsRng;
 use zeroize::Zeroizing;
 
 use super::extract::{Authed, JsonBody};
+use super::repeat::RepeatableStart;
 use super::{decode_opaque, invalid_opaque, unix_now, ApiError, AppState};
+use crate::apply::{ChargeOutcome, FinishOutcome};
 use crate::metrics::bump;
 use crate::record::PendingSession;
 use crate::session::{self, LoginSession, SessionError};
 use crate::store::StoreError;
-use crate::writer::{ChargeOutcome, FinishOutcome};
 
 pub async fn start(
     State(app): State<AppState>,
@@ -33,8 +34,33 @@ pub async fn start(
         bytes,
         CredentialRequest::<Suite>::deserialize,
     )?;
-    let mut session_id = [0u8; 16];
-    haven_crypto::random_bytes(&mut session_id);
+    let credential_identifier = &auth.account.credential_identifier;
+    let repeat = match &body.request_id {
+        None => None,
+        Some(id) => {
+            let id: [u8; 16] = id.as_slice().try_into().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "request_id is {} bytes; send 16 random bytes (base64url), the same for \
+                     every retry of one login attempt",
+                    id.as_slice().len()
+                ))
+            })?;
+            Some(RepeatableStart::new(
+                &app.secrets.session_key,
+                credential_identifier,
+                &id,
+                bytes,
+            ))
+        }
+    };
+    let session_id = match &repeat {
+        Some(repeat) => repeat.session_id(),
+        None => {
+            let mut id = [0u8; 16];
+            haven_crypto::random_bytes(&mut id);
+            id
+        }
+    };
     let now = unix_now();
     let expires_at = now + app.limits.session_lifetime_secs;
     let pending = PendingSession {
@@ -43,7 +69,7 @@ pub async fn start(
     };
     // The guess is on disk when this returns; only then is KE2 computed and sent.
     let outcome = app
-        .writer
+        .changes
         .charge(auth.account.clone(), pending, now)
         .await?;
     let (password_file, ksf_version, guesses_remaining, generation) = match outcome {
@@ -63,20 +89,37 @@ pub async fn start(
             ksf_version,
             guesses_remaining,
         } => {
-            let mut generation = [0u8; 16];
-            haven_crypto::random_bytes(&mut generation);
+            let generation = match &repeat {
+                Some(repeat) => repeat.dummy_generation(),
+                None => {
+                    let mut generation = [0u8; 16];
+                    haven_crypto::random_bytes(&mut generation);
+                    generation
+                }
+            };
             (None, ksf_version, guesses_remaining, generation)
         }
     };
-    let credential_identifier = &auth.account.credential_identifier;
-    let start = ServerLogin::start(
-        &mut OsRng,
-        &app.secrets.server_setup,
-        password_file,
-        request,
-        credential_identifier,
-        login_parameters(credential_identifier, &app.secrets.vault_id),
-    )
+    let parameters = login_parameters(credential_identifier, &app.secrets.vault_id);
+    let setup = &app.secrets.server_setup;
+    let start = match &repeat {
+        Some(repeat) => ServerLogin::start(
+            &mut repeat.rng(&generation),
+            setup,
+            password_file,
+            request,
+            credential_identifier,
+            parameters,
+        ),
+        None => ServerLogin::start(
+            &mut OsRng,
+            setup,
+            password_file,
+            request,
+            credential_identifier,
+            parameters,
+        ),
+    }
     .map_err(|error| invalid_opaque("credential_request", "CredentialRequest (KE1)", error))?;
     bump(&app.metrics.logins_started);
     let login = LoginSession {
@@ -158,7 +201,7 @@ pub async fn finish(
         }
     };
     let outcome = app
-        .writer
+        .changes
         .finish(
             auth.account.clone(),
             login.generation,
@@ -175,7 +218,7 @@ pub async fn finish(
             }))
         }
         (FinishOutcome::Released { .. }, None) => {
-            unreachable!("the writer releases only for a verified login")
+            unreachable!("the record logic releases a key only for a verified login")
         }
         (FinishOutcome::Rejected { guesses_remaining }, _) => {
             Err(ApiError::wrong_password(guesses_remaining))
