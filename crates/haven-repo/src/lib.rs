@@ -15,6 +15,7 @@ mod check;
 mod chunker;
 mod compress;
 mod config;
+mod content_list;
 mod copy;
 mod envelope;
 mod error;
