@@ -21,7 +21,7 @@ pub(crate) const MAX_DELTA_DEPTH: usize = 32;
 /// A delta is written only when at most 1/`DELTA_MAX_FRACTION` of the ids changed.
 pub(crate) const DELTA_MAX_FRACTION: usize = 8;
 
-/// A content list blob's plaintext (CBOR). A full list has `ids` and no `base`; a
+/// A content list blob's plaintext (CBOR). A full list has `ids` and no `base`. A
 /// delta has `base` and `runs`, and no `ids`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ContentList {
@@ -148,8 +148,8 @@ pub(crate) fn apply_chain(lists: &[ContentList]) -> Result<Vec<ObjectId>, String
 
 fn apply_delta(mut ids: Vec<ObjectId>, delta: &ContentList) -> Result<Vec<ObjectId>, String> {
     let base_len = ids.len() as u64;
-    // Positions past the base's end must all be set by runs; checking this before
-    // growing the list also bounds the allocation by the blob's size.
+    // Runs must set every position past the base's end. Checking this before the
+    // list grows also bounds the allocation by the size of the blobs read.
     let mut covered_to = base_len;
     for run in &delta.runs {
         if run.start > covered_to && covered_to < delta.len {

@@ -15,11 +15,16 @@ use crate::tree::Node;
 impl Walker {
     /// Gives `node` the content of the unchanged file `previous` when every blob it
     /// needs can be reused. Returns false when the file must be read again.
-    pub(super) fn reuse_content(&mut self, previous: &Node, node: &mut Node) -> Result<bool> {
+    pub(super) fn reuse_content(
+        &mut self,
+        path: &Path,
+        previous: &Node,
+        node: &mut Node,
+    ) -> Result<bool> {
         let content = match self.handle.block_on(self.repo.file_content(previous)) {
             Ok(content) => content,
             Err(e) if e.is_damage() => {
-                tracing::warn!(error = %e, "reading the file again: its previous content list is damaged");
+                tracing::warn!(path = %display_path(path), error = %e, "reading the file again: its previous content list is damaged");
                 return Ok(false);
             }
             Err(e) => return Err(e),

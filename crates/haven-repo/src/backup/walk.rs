@@ -237,7 +237,7 @@ impl Walker {
         let unchanged =
             previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
         if let Some(prev) = unchanged {
-            if self.reuse_content(prev, node)? {
+            if self.reuse_content(path, prev, node)? {
                 self.summary.files_unchanged += 1;
                 self.remember_links(node);
                 return Ok(true);
