@@ -269,8 +269,8 @@ impl Repository {
         Ok(())
     }
 
-    /// Resolves a content list once per check; damage is kept in the cache and
-    /// reported once.
+    /// Resolves a content list at most once per check. Damage is kept in the cache,
+    /// so it is reported once.
     async fn resolve_cached(&self, list: &ObjectId, cache: &mut Loaded) -> Result<ListResult> {
         if let Some(result) = cache.lists.get(list) {
             return Ok(result.clone());

@@ -19,7 +19,11 @@ pub(crate) const MAX_INLINE_IDS: usize = 1024;
 /// Maximum number of delta lists between a content list and its full list.
 pub(crate) const MAX_DELTA_DEPTH: usize = 32;
 /// A delta is written only when at most 1/`DELTA_MAX_FRACTION` of the ids changed.
-pub(crate) const DELTA_MAX_FRACTION: usize = 8;
+/// A changed id costs about as much in a delta as in a full list (34 bytes), so at
+/// this limit a delta is still under a third of the full list. A database with a
+/// full-text index changes about 1/7 of its pages a day, so a limit of 1/8 would
+/// write it a full list every day (bench/chat-daily.sh).
+pub(crate) const DELTA_MAX_FRACTION: usize = 4;
 
 /// A content list blob's plaintext (CBOR). A full list has `ids` and no `base`. A
 /// delta has `base` and `runs`, and no `ids`.
@@ -313,6 +317,20 @@ mod tests {
         let list = build_list(&new, Some((id(250), &resolved(old, 0))));
         assert_eq!(list.base, None);
         assert_eq!(list.ids, new);
+    }
+
+    #[test]
+    fn delta_limit_is_a_quarter() {
+        let old = ids(0..80);
+        let mut new = old.clone();
+        for position in 0..20 {
+            new[position * 4] = id(100 + position as u8);
+        }
+        let at_limit = build_list(&new, Some((id(250), &resolved(old.clone(), 0))));
+        assert!(at_limit.base.is_some());
+        new[1] = id(150);
+        let over_limit = build_list(&new, Some((id(250), &resolved(old, 0))));
+        assert_eq!(over_limit.base, None);
     }
 
     #[test]
