@@ -148,7 +148,12 @@ impl Repository {
         report.trees = cache.trees.len() as u64;
         report.content_lists = cache.lists.len() as u64;
         let failed_lists = cache.lists.into_values().filter_map(|r| r.err());
-        for damage in cache.trees.into_values().filter_map(|r| r.err()).chain(failed_lists) {
+        for damage in cache
+            .trees
+            .into_values()
+            .filter_map(|r| r.err())
+            .chain(failed_lists)
+        {
             report.damaged.push(damage);
         }
         for (blob, reason) in &bad_blobs {

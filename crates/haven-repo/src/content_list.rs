@@ -338,7 +338,10 @@ mod tests {
         let old = ids(0..80);
         let mut new = old.clone();
         new[0] = id(99);
-        let below = build_list(&new, Some((id(250), &resolved(old.clone(), MAX_DELTA_DEPTH - 1))));
+        let below = build_list(
+            &new,
+            Some((id(250), &resolved(old.clone(), MAX_DELTA_DEPTH - 1))),
+        );
         assert!(below.base.is_some());
         let at = build_list(&new, Some((id(250), &resolved(old, MAX_DELTA_DEPTH))));
         assert_eq!(at.base, None);

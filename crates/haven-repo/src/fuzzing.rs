@@ -217,7 +217,9 @@ pub fn content_list_plaintext(plaintext: &[u8]) -> Result<usize, String> {
     if chain[0].base.is_some() {
         chain.push(ContentList {
             len: CONTENT_LIST_BASE_LEN.into(),
-            ids: (0..CONTENT_LIST_BASE_LEN).map(|n| ObjectId([n; 32])).collect(),
+            ids: (0..CONTENT_LIST_BASE_LEN)
+                .map(|n| ObjectId([n; 32]))
+                .collect(),
             ..ContentList::default()
         });
     }

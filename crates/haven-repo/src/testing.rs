@@ -128,7 +128,8 @@ pub async fn store_tree_blobs(
     let mut ids = Vec::new();
     for plaintext in plaintexts {
         let id = crate::pack::blob_id(&repo.keys, plaintext);
-        let sealed = crate::pack::seal_blob(&repo.keys, crate::BlobType::Tree, &id, plaintext, true);
+        let sealed =
+            crate::pack::seal_blob(&repo.keys, crate::BlobType::Tree, &id, plaintext, true);
         writer
             .add(crate::BlobType::Tree, id, &sealed, plaintext.len() as u64)
             .await?;
@@ -153,8 +154,8 @@ pub async fn content_list_info(
     id: &crate::ObjectId,
 ) -> crate::Result<ContentListInfo> {
     let bytes = repo.load_blob(crate::BlobType::Tree, id).await?;
-    let list = crate::content_list::decode_content_list(&bytes)
-        .map_err(crate::RepoError::InvalidInput)?;
+    let list =
+        crate::content_list::decode_content_list(&bytes).map_err(crate::RepoError::InvalidInput)?;
     let resolved = repo.load_content_list(id).await?;
     Ok(ContentListInfo {
         is_delta: list.base.is_some(),

@@ -163,12 +163,11 @@ async fn second_backup_writes_delta() {
     assert_eq!(integrity_check(&restored_db), "ok");
     assert_same_pages(&second_bytes, &restored_db);
 
-    let report = f
-        .t
-        .repo
-        .check(CheckOptions { read_data: true })
-        .await
-        .unwrap();
+    let report =
+        f.t.repo
+            .check(CheckOptions { read_data: true })
+            .await
+            .unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.content_lists, 2);
 
@@ -263,7 +262,10 @@ async fn damaged_list_is_named() {
     let check = repo.check(CheckOptions::default()).await.unwrap();
     assert!(!check.is_ok());
     assert!(
-        check.damaged.iter().any(|d| d.object.contains(&list.short())),
+        check
+            .damaged
+            .iter()
+            .any(|d| d.object.contains(&list.short())),
         "{check:?}"
     );
     assert!(
@@ -330,10 +332,7 @@ async fn tree_blob_is_not_a_content_list() {
         .await
         .unwrap_err();
     assert!(error.is_damage(), "{error}");
-    assert!(
-        error.to_string().contains("content list"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("content list"), "{error}");
     let plaintext = f.t.repo.load_blob(BlobType::Tree, &snapshot.tree).await;
     assert!(plaintext.is_ok());
 }

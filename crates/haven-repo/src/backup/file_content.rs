@@ -76,7 +76,12 @@ impl Walker {
     /// written) when it is damaged or any blob of its chain cannot be reused.
     fn reusable_base(&mut self, path: &Path, id: &ObjectId) -> Result<Option<ResolvedList>> {
         match self.handle.block_on(self.repo.load_content_list(id)) {
-            Ok(resolved) if resolved.chain.iter().all(|b| self.repo.has_reusable_blob(b)) => {
+            Ok(resolved)
+                if resolved
+                    .chain
+                    .iter()
+                    .all(|b| self.repo.has_reusable_blob(b)) =>
+            {
                 Ok(Some(resolved))
             }
             Ok(_) => Ok(None),

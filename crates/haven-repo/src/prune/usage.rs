@@ -148,7 +148,8 @@ impl Repository {
                 usage.used.extend(node.content.iter().copied());
                 if let Some(list) = node.content_list {
                     if lists_done.insert(list) {
-                        let resolved = self.load_content_list(&list).await.map_err(refuse_damage)?;
+                        let resolved =
+                            self.load_content_list(&list).await.map_err(refuse_damage)?;
                         usage.used.extend(resolved.ids);
                         usage.used.extend(resolved.chain);
                     }
