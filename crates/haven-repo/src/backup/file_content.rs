@@ -75,21 +75,18 @@ impl Walker {
     /// Loads the previous content list of a file. Returns `None` (and a full list is
     /// written) when it is damaged or any blob of its chain cannot be reused.
     fn reusable_base(&mut self, path: &Path, id: &ObjectId) -> Result<Option<ResolvedList>> {
-        match self.handle.block_on(self.repo.load_content_list(id)) {
-            Ok(resolved)
-                if resolved
-                    .chain
-                    .iter()
-                    .all(|b| self.repo.has_reusable_blob(b)) =>
-            {
-                Ok(Some(resolved))
-            }
-            Ok(_) => Ok(None),
+        let resolved = match self.handle.block_on(self.repo.load_content_list(id)) {
+            Ok(resolved) => resolved,
             Err(e) if e.is_damage() => {
                 tracing::warn!(path = %display_path(path), error = %e, "writing a full content list: the previous one is damaged");
-                Ok(None)
+                return Ok(None);
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        let reusable = resolved
+            .chain
+            .iter()
+            .all(|list| self.repo.has_reusable_blob(list));
+        Ok(reusable.then_some(resolved))
     }
 }
