@@ -77,6 +77,11 @@ pub const TARGETS: &[Target] = &[
         keyless: false,
     },
     Target {
+        name: "repo_content_list_plain",
+        run: repo::content_list_plain,
+        keyless: false,
+    },
+    Target {
         name: "repo_snapshot",
         run: repo::snapshot,
         keyless: true,

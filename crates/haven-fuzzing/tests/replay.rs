@@ -86,6 +86,7 @@ fn repo_samples_decode_under_test_keys() {
             "repo_index_plain" => f::index_plaintext(&keys, &input).map(drop),
             "repo_tree" => f::tree_object(&keys, &input).map(drop),
             "repo_tree_plain" => f::tree_plaintext(&input).map(drop),
+            "repo_content_list_plain" => f::content_list_plaintext(&input).map(drop),
             "repo_snapshot" => f::snapshot_object(&keys, &input).map(drop),
             "repo_snapshot_plain" => f::snapshot_plaintext(&keys, &input).map(drop),
             _ => continue,

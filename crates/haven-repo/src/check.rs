@@ -33,6 +33,8 @@ pub struct CheckReport {
     pub snapshots: u64,
     pub packs: u64,
     pub trees: u64,
+    /// Content lists of large files resolved to their chunk ids.
+    pub content_lists: u64,
     /// Blobs read and authenticated (with `read_data`).
     pub blobs_read: u64,
     pub damaged: Vec<Damage>,
@@ -44,6 +46,16 @@ pub struct CheckReport {
     /// Leftovers of interrupted writes: zero-length objects, incomplete packs and
     /// temporary files. Not damage; `haven repair` or `haven prune` deletes them.
     pub leftovers: Vec<crate::Leftover>,
+}
+
+type ListResult = std::result::Result<Arc<Vec<ObjectId>>, Damage>;
+
+/// Trees and content lists read so far, shared by all snapshots of one check.
+#[derive(Default)]
+struct Loaded {
+    trees: HashMap<ObjectId, std::result::Result<Arc<Tree>, Damage>>,
+    /// Chunk ids of each content list, by list blob id.
+    lists: HashMap<ObjectId, ListResult>,
 }
 
 impl CheckReport {
@@ -122,22 +134,27 @@ impl Repository {
         let (snapshots, damaged_snapshots) = self.snapshots().await?;
         report.damaged.extend(damaged_snapshots);
         report.snapshots = snapshots.len() as u64;
-        let mut trees: HashMap<ObjectId, std::result::Result<Arc<Tree>, Damage>> = HashMap::new();
+        let mut cache = Loaded::default();
         for (snapshot_id, snapshot) in &snapshots {
             self.check_snapshot(
                 snapshot_id,
                 snapshot.tree,
-                &mut trees,
+                &mut cache,
                 &bad_blobs,
                 &mut report,
             )
             .await?;
         }
-        report.trees = trees.len() as u64;
-        for result in trees.into_values() {
-            if let Err(damage) = result {
-                report.damaged.push(damage);
-            }
+        report.trees = cache.trees.len() as u64;
+        report.content_lists = cache.lists.len() as u64;
+        let failed_lists = cache.lists.into_values().filter_map(|r| r.err());
+        for damage in cache
+            .trees
+            .into_values()
+            .filter_map(|r| r.err())
+            .chain(failed_lists)
+        {
+            report.damaged.push(damage);
         }
         for (blob, reason) in &bad_blobs {
             if !report
@@ -182,7 +199,7 @@ impl Repository {
         &self,
         snapshot_id: &ObjectId,
         root: ObjectId,
-        trees: &mut HashMap<ObjectId, std::result::Result<Arc<Tree>, Damage>>,
+        cache: &mut Loaded,
         bad_blobs: &HashMap<ObjectId, String>,
         report: &mut CheckReport,
     ) -> Result<()> {
@@ -192,7 +209,7 @@ impl Repository {
             if !seen.insert(tree_id) {
                 continue;
             }
-            let tree = match trees.get(&tree_id) {
+            let tree = match cache.trees.get(&tree_id) {
                 Some(result) => result.clone(),
                 None => {
                     let result = match self.load_tree(&tree_id).await {
@@ -200,7 +217,7 @@ impl Repository {
                         Err(RepoError::Damaged { damage, .. }) => Err(damage),
                         Err(e) => return Err(e),
                     };
-                    trees.insert(tree_id, result.clone());
+                    cache.trees.insert(tree_id, result.clone());
                     result
                 }
             };
@@ -223,8 +240,19 @@ impl Repository {
                     }
                     continue;
                 }
+                let blobs = match node.content_list {
+                    None => Ok(Arc::new(node.content.clone())),
+                    Some(list) => self.resolve_cached(&list, cache).await?,
+                };
+                let Ok(blobs) = blobs else {
+                    report.affected.push(AffectedFile {
+                        snapshot: snapshot_id.short(),
+                        path: join_display(&child),
+                    });
+                    continue;
+                };
                 let mut broken = false;
-                for blob in &node.content {
+                for blob in blobs.iter() {
                     if bad_blobs.contains_key(blob) {
                         broken = true;
                     } else if !self.has_blob(blob) {
@@ -244,6 +272,21 @@ impl Repository {
             }
         }
         Ok(())
+    }
+
+    /// Resolves a content list at most once per check. Damage is kept in the cache,
+    /// so it is reported once.
+    async fn resolve_cached(&self, list: &ObjectId, cache: &mut Loaded) -> Result<ListResult> {
+        if let Some(result) = cache.lists.get(list) {
+            return Ok(result.clone());
+        }
+        let result = match self.load_content_list(list).await {
+            Ok(resolved) => Ok(Arc::new(resolved.ids)),
+            Err(RepoError::Damaged { damage, .. }) => Err(damage),
+            Err(e) => return Err(e),
+        };
+        cache.lists.insert(*list, result.clone());
+        Ok(result)
     }
 
     async fn read_packs(

@@ -61,7 +61,7 @@ impl Repository {
 }
 
 /// Fills packs of each blob type and uploads each when it reaches the pack size.
-struct PackWriter<'a> {
+pub(crate) struct PackWriter<'a> {
     repo: &'a Repository,
     data: PackBuilder,
     trees: PackBuilder,
@@ -70,7 +70,7 @@ struct PackWriter<'a> {
 }
 
 impl<'a> PackWriter<'a> {
-    fn new(repo: &'a Repository) -> Self {
+    pub(crate) fn new(repo: &'a Repository) -> Self {
         Self {
             repo,
             data: PackBuilder::default(),
@@ -80,7 +80,7 @@ impl<'a> PackWriter<'a> {
         }
     }
 
-    async fn add(
+    pub(crate) async fn add(
         &mut self,
         blob_type: BlobType,
         id: ObjectId,
@@ -120,7 +120,7 @@ impl<'a> PackWriter<'a> {
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<CopyStats> {
+    pub(crate) async fn finish(mut self) -> Result<CopyStats> {
         let data = std::mem::take(&mut self.data);
         let trees = std::mem::take(&mut self.trees);
         self.upload(data).await?;

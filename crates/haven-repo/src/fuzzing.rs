@@ -13,6 +13,7 @@ use haven_crypto::{BackupKey, SecretKey};
 
 use crate::chunker::Chunker;
 use crate::config::{decode_config_body, decode_config_outer, ConfigOuter};
+use crate::content_list::{apply_chain, decode_content_list, ContentList};
 use crate::envelope;
 use crate::id::{to_cbor, ObjectId, SlotId};
 use crate::index::{decode_index, IndexFile};
@@ -202,6 +203,27 @@ pub fn tree_object(keys: &TestKeys, bytes: &[u8]) -> Result<Tree, String> {
 /// Decodes a tree blob's plaintext, as a restore does after opening the blob.
 pub fn tree_plaintext(plaintext: &[u8]) -> Result<Tree, String> {
     decode_tree(plaintext)
+}
+
+/// Length of the full list that [`content_list_plaintext`] applies a delta to.
+pub const CONTENT_LIST_BASE_LEN: u8 = 8;
+
+/// Decodes a content list blob's plaintext and resolves it as a restore does: a full
+/// list alone, a delta on top of a full list of [`CONTENT_LIST_BASE_LEN`] ids.
+/// Returns the number of chunk ids.
+pub fn content_list_plaintext(plaintext: &[u8]) -> Result<usize, String> {
+    let list = decode_content_list(plaintext)?;
+    let mut chain = vec![list];
+    if chain[0].base.is_some() {
+        chain.push(ContentList {
+            len: CONTENT_LIST_BASE_LEN.into(),
+            ids: (0..CONTENT_LIST_BASE_LEN)
+                .map(|n| ObjectId([n; 32]))
+                .collect(),
+            ..ContentList::default()
+        });
+    }
+    apply_chain(&chain).map(|ids| ids.len())
 }
 
 /// Seals a tree as a blob under the test keys: `id || sealed blob`, the input form of

@@ -3,6 +3,7 @@
 use haven_crypto::SecretKey;
 
 use crate::config::encode_config;
+use crate::content_list::{ContentList, Run};
 use crate::fuzzing::{join_prefixed, BACKUP_KEY, MASTER_KEY, NONCE, REPO_ID, SLOT_ID};
 use crate::id::{to_cbor, ObjectId, SlotId};
 use crate::index::{encode_index, IndexFile, IndexedPack};
@@ -33,6 +34,7 @@ pub(crate) fn sample_inputs(keys: &KeySet) -> Vec<(&'static str, Vec<u8>)> {
     out.push(("repo_tree", sealed_tree));
     out.push(("repo_tree_plain", tree_plain));
     out.push(("repo_tree_plain", to_cbor(&Tree::default())));
+    content_lists(&mut out);
     let index = IndexFile { packs };
     out.push(("repo_index_plain", to_cbor(&index)));
     out.push(("repo_index", encode_index(keys, &index).1));
@@ -117,6 +119,7 @@ fn pack_and_tree(keys: &KeySet) -> PackParts {
         kind: NodeKind::Symlink,
         link_target: b"file-0".to_vec(),
         content: Vec::new(),
+        content_list: None,
         ..file_node(b"link".to_vec(), ObjectId([0; 32]), 0)
     });
     let subtree = Tree::default();
@@ -133,6 +136,7 @@ fn pack_and_tree(keys: &KeySet) -> PackParts {
         kind: NodeKind::Dir,
         mode: 0o40755,
         content: Vec::new(),
+        content_list: None,
         subtree: Some(subtree_id),
         ..file_node(b"sub".to_vec(), ObjectId([0; 32]), 0)
     });
@@ -170,6 +174,7 @@ fn file_node(name: Vec<u8>, content: ObjectId, size: usize) -> Node {
         rdev: 0,
         link_target: Vec::new(),
         content: vec![content],
+        content_list: None,
         subtree: None,
     }
 }
@@ -188,4 +193,33 @@ fn snapshot(tree: ObjectId, parent: Option<ObjectId>) -> Snapshot {
             ..BackupSummary::default()
         },
     }
+}
+
+/// A full content list and a delta that changes one id and appends one.
+fn content_lists(out: &mut Vec<(&'static str, Vec<u8>)>) {
+    let base: Vec<ObjectId> = (0..crate::fuzzing::CONTENT_LIST_BASE_LEN)
+        .map(|n| ObjectId([n; 32]))
+        .collect();
+    let full = ContentList {
+        len: base.len() as u64,
+        ids: base.clone(),
+        ..ContentList::default()
+    };
+    let delta = ContentList {
+        len: base.len() as u64 + 1,
+        base: Some(ObjectId([0xee; 32])),
+        runs: vec![
+            Run {
+                start: 2,
+                ids: vec![ObjectId([0xaa; 32])],
+            },
+            Run {
+                start: base.len() as u64,
+                ids: vec![ObjectId([0xbb; 32])],
+            },
+        ],
+        ..ContentList::default()
+    };
+    out.push(("repo_content_list_plain", to_cbor(&full)));
+    out.push(("repo_content_list_plain", to_cbor(&delta)));
 }

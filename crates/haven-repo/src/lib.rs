@@ -16,6 +16,7 @@ mod check;
 mod chunker;
 mod compress;
 mod config;
+mod content_list;
 mod copy;
 mod envelope;
 mod error;

@@ -291,16 +291,27 @@ impl Restorer {
             .custom_flags(libc::O_NOFOLLOW)
             .open(target)
             .map_err(|e| RepoError::io("create", target, e))?;
+        let content = match self.handle.block_on(self.repo.file_content(node)) {
+            Ok(content) => content.data,
+            Err(RepoError::Damaged { damage, .. }) => {
+                // As with damaged chunks, the file keeps its size, filled with zeros.
+                file.set_len(node.size)
+                    .map_err(|e| RepoError::io("set length of", target, e))?;
+                drop(file);
+                self.damaged(path, vec![damage], false);
+                self.set_metadata(node, target, path);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let mut offset = 0u64;
         let mut damages = Vec::new();
         // Chunks already known to be all zero are not read again: they stay holes.
-        let known_zero: Vec<bool> = node
-            .content
+        let known_zero: Vec<bool> = content
             .iter()
             .map(|id| self.zero_blobs.contains(id) && self.repo.locate(id).is_some())
             .collect();
-        let to_load: Vec<ObjectId> = node
-            .content
+        let to_load: Vec<ObjectId> = content
             .iter()
             .zip(&known_zero)
             .filter(|(_, zero)| !**zero)
@@ -309,7 +320,7 @@ impl Restorer {
         let repo = self.repo.clone();
         let mut loads = Box::pin(repo.load_data_blobs(&to_load));
         let mut loaded = VecDeque::new();
-        for (id, zero) in node.content.iter().zip(known_zero) {
+        for (id, zero) in content.iter().zip(known_zero) {
             if zero {
                 let raw_length = self.repo.locate(id).map_or(0, |l| l.raw_length);
                 offset += raw_length;

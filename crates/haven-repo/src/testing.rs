@@ -100,3 +100,98 @@ pub fn with_synthetic_index<T>(blobs: usize, measure: impl FnOnce(usize) -> T) -
     drop(table);
     result
 }
+
+/// Encodes a full content list blob's plaintext.
+pub fn full_list_plaintext(ids: &[crate::ObjectId]) -> Vec<u8> {
+    crate::id::to_cbor(&crate::content_list::ContentList {
+        len: ids.len() as u64,
+        ids: ids.to_vec(),
+        ..Default::default()
+    })
+}
+
+/// Encodes a delta content list blob's plaintext: `runs` are (start, new ids).
+pub fn delta_list_plaintext(
+    base: crate::ObjectId,
+    len: u64,
+    runs: &[(u64, Vec<crate::ObjectId>)],
+) -> Vec<u8> {
+    crate::id::to_cbor(&crate::content_list::ContentList {
+        len,
+        base: Some(base),
+        runs: runs
+            .iter()
+            .map(|(start, ids)| crate::content_list::Run {
+                start: *start,
+                ids: ids.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// Seals `plaintexts` as blobs of type Tree into one new pack with its own index
+/// file, as a backup stores trees and content lists. Returns their ids.
+pub async fn store_tree_blobs(
+    repo: &crate::Repository,
+    plaintexts: &[Vec<u8>],
+) -> crate::Result<Vec<crate::ObjectId>> {
+    let mut writer = crate::copy::PackWriter::new(repo);
+    let mut ids = Vec::new();
+    for plaintext in plaintexts {
+        let id = crate::pack::blob_id(&repo.keys, plaintext);
+        let sealed =
+            crate::pack::seal_blob(&repo.keys, crate::BlobType::Tree, &id, plaintext, true);
+        writer
+            .add(crate::BlobType::Tree, id, &sealed, plaintext.len() as u64)
+            .await?;
+        ids.push(id);
+    }
+    writer.finish().await?;
+    Ok(ids)
+}
+
+/// A content list blob as stored: whether it is a delta, its plaintext size, and the
+/// number of delta lists between it and its full list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContentListInfo {
+    pub is_delta: bool,
+    pub plaintext_bytes: usize,
+    pub depth: usize,
+}
+
+/// Loads one content list blob and its chain.
+pub async fn content_list_info(
+    repo: &crate::Repository,
+    id: &crate::ObjectId,
+) -> crate::Result<ContentListInfo> {
+    let bytes = repo.load_blob(crate::BlobType::Tree, id).await?;
+    let list =
+        crate::content_list::decode_content_list(&bytes).map_err(crate::RepoError::InvalidInput)?;
+    let resolved = repo.load_content_list(id).await?;
+    Ok(ContentListInfo {
+        is_delta: list.base.is_some(),
+        plaintext_bytes: bytes.len(),
+        depth: resolved.depth(),
+    })
+}
+
+/// Resolves a content list to its chunk ids, as a restore does.
+pub async fn resolve_content_list(
+    repo: &crate::Repository,
+    id: &crate::ObjectId,
+) -> crate::Result<Vec<crate::ObjectId>> {
+    Ok(repo.load_content_list(id).await?.ids)
+}
+
+/// Files with more chunk ids than this store them in a content list blob.
+pub const MAX_INLINE_IDS: usize = crate::content_list::MAX_INLINE_IDS;
+/// Maximum number of delta lists between a content list and its full list.
+pub const MAX_DELTA_DEPTH: usize = crate::content_list::MAX_DELTA_DEPTH;
+
+/// Returns where a blob is stored: its pack's storage path, and the offset and length
+/// of the sealed blob in that pack.
+pub fn blob_location(repo: &crate::Repository, id: &crate::ObjectId) -> Option<(String, u64, u64)> {
+    repo.locate(id)
+        .map(|l| (crate::pack::pack_path(&l.pack), l.offset, l.length))
+}

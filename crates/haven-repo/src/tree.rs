@@ -46,9 +46,13 @@ pub struct Node {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub link_target: Vec<u8>,
-    /// Data blobs of a file, in order.
+    /// Data blobs of a file, in order, for a file that lists them inline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub content: Vec<ObjectId>,
+    /// Content list blob that names the data blobs of a file with more chunks than
+    /// fit inline. A node has either this or `content`, never both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_list: Option<ObjectId>,
     /// Tree blob of a directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree: Option<ObjectId>,
@@ -86,6 +90,12 @@ pub(crate) fn decode_tree(plaintext: &[u8]) -> Result<Tree, String> {
         {
             return Err(format!(
                 "entry name \"{}\" is not a single file name",
+                escape_name(name)
+            ));
+        }
+        if node.content_list.is_some() && !node.content.is_empty() {
+            return Err(format!(
+                "entry \"{}\" has both inline content and a content list",
                 escape_name(name)
             ));
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use haven_crypto::BackupKey;
-use haven_repo::testing;
+use haven_repo::{testing, ObjectId};
 
 const FORMAT_MD: &str = include_str!("../../../docs/FORMAT.md");
 
@@ -77,7 +77,20 @@ fn computed_vectors() -> BTreeMap<String, String> {
             &nonce,
         )),
     );
+    content_list_vectors(&master, &repo_id, &mut out);
     out
+}
+
+/// A full content list of ids `80 81 … 9f` and `a0 a1 … bf`, and a delta against it
+/// that sets positions 1 and 2 to `c0 c1 … df` and `e0 e1 … ff`.
+fn content_list_vectors(master: &[u8; 32], repo_id: &[u8; 32], out: &mut BTreeMap<String, String>) {
+    let [a, b, c, d] = [0x80, 0xa0, 0xc0, 0xe0].map(|start| ObjectId(counting(start)));
+    let full = testing::full_list_plaintext(&[a, b]);
+    let full_id = ObjectId(testing::blob_id(master, repo_id, &full));
+    let delta = testing::delta_list_plaintext(full_id, 3, &[(1, vec![c, d])]);
+    out.insert("content_list_full".into(), hex::encode(&full));
+    out.insert("content_list_full_id".into(), full_id.to_hex());
+    out.insert("content_list_delta".into(), hex::encode(&delta));
 }
 
 #[test]

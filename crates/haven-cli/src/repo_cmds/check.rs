@@ -24,9 +24,10 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         outln!(
-            "checked {} snapshots, {} trees, {} packs{}",
+            "checked {} snapshots, {} trees, {} content lists, {} packs{}",
             report.snapshots,
             report.trees,
+            report.content_lists,
             report.packs,
             if args.read_data {
                 format!(", {} blobs read", report.blobs_read)

@@ -1,5 +1,6 @@
 //! Backing up files and folders into a new snapshot.
 
+mod file_content;
 mod pipeline;
 mod walk;
 

@@ -96,16 +96,17 @@ pub(super) fn run(
     })
 }
 
-struct Walker {
-    repo: Repository,
-    handle: Handle,
-    pipeline: Pipeline,
+pub(super) struct Walker {
+    pub(super) repo: Repository,
+    pub(super) handle: Handle,
+    pub(super) pipeline: Pipeline,
     options: BackupOptions,
     progress: Arc<BackupProgress>,
     summary: BackupSummary,
     problems: Vec<FileProblem>,
-    /// Content of files with several hard links, by (device, inode), so each is read once.
-    hard_links: HashMap<(u64, u64), Vec<ObjectId>>,
+    /// Inline content and content list of files with several hard links, by
+    /// (device, inode), so each is read once.
+    hard_links: HashMap<(u64, u64), (Vec<ObjectId>, Option<ObjectId>)>,
     /// SQLite databases stored as plain files: their sidecars are stored too.
     sqlite_plain: HashSet<PathBuf>,
 }
@@ -231,21 +232,16 @@ impl Walker {
     ) -> Result<bool> {
         let link_key = (node.device, node.inode);
         if node.links > 1 {
-            if let Some(content) = self.hard_links.get(&link_key) {
+            if let Some((content, list)) = self.hard_links.get(&link_key) {
                 node.content = content.clone();
+                node.content_list = *list;
                 return Ok(true);
             }
         }
         let unchanged =
             previous.filter(|p| is_unchanged(p, node) && !crate::sqlite::has_live_sidecar(path));
         if let Some(prev) = unchanged {
-            if prev
-                .content
-                .iter()
-                .all(|id| self.repo.has_reusable_blob(id))
-            {
-                node.content = prev.content.clone();
-                self.pipeline.record_reused(&node.content);
+            if self.reuse_content(path, prev, node)? {
                 self.summary.files_unchanged += 1;
                 self.remember_links(node);
                 return Ok(true);
@@ -273,7 +269,7 @@ impl Walker {
             node.ctime_ns = 0;
         }
         node.size = read.bytes;
-        node.content = read.content;
+        self.store_content(path, node, read.content, previous)?;
         self.remember_links(node);
         Ok(true)
     }
@@ -286,8 +282,10 @@ impl Walker {
 
     fn remember_links(&mut self, node: &Node) {
         if node.links > 1 {
-            self.hard_links
-                .insert((node.device, node.inode), node.content.clone());
+            self.hard_links.insert(
+                (node.device, node.inode),
+                (node.content.clone(), node.content_list),
+            );
         }
     }
 
@@ -478,6 +476,7 @@ fn node_from_metadata(name: Vec<u8>, m: &Metadata) -> Node {
         rdev: m.rdev(),
         link_target: Vec::new(),
         content: Vec::new(),
+        content_list: None,
         subtree: None,
     }
 }

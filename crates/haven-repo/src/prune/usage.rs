@@ -28,7 +28,7 @@ pub(crate) struct Usage {
     pub index_files: Vec<String>,
     /// Blob id -> packs that hold it.
     pub copies: HashMap<ObjectId, Vec<ObjectId>>,
-    /// Every blob a snapshot references (file chunks and trees).
+    /// Every blob a snapshot references (file chunks, trees and content lists).
     pub used: HashSet<ObjectId>,
     pub snapshots: u64,
 }
@@ -132,17 +132,28 @@ impl Repository {
             return Err(refuse(self, damage));
         }
         usage.snapshots = snapshots.len() as u64;
+        let refuse_damage = |e: RepoError| match e {
+            RepoError::Damaged { damage, .. } => refuse(self, damage),
+            other => other,
+        };
         let mut pending: Vec<ObjectId> = snapshots.iter().map(|(_, s)| s.tree).collect();
+        // Content lists already resolved: a list and its whole base chain are in use.
+        let mut lists_done: HashSet<ObjectId> = HashSet::new();
         while let Some(tree_id) = pending.pop() {
             if !usage.used.insert(tree_id) {
                 continue;
             }
-            let tree = self.load_tree(&tree_id).await.map_err(|e| match e {
-                RepoError::Damaged { damage, .. } => refuse(self, damage),
-                other => other,
-            })?;
+            let tree = self.load_tree(&tree_id).await.map_err(refuse_damage)?;
             for node in tree.nodes {
                 usage.used.extend(node.content.iter().copied());
+                if let Some(list) = node.content_list {
+                    if lists_done.insert(list) {
+                        let resolved =
+                            self.load_content_list(&list).await.map_err(refuse_damage)?;
+                        usage.used.extend(resolved.ids);
+                        usage.used.extend(resolved.chain);
+                    }
+                }
                 if node.kind == NodeKind::Dir {
                     if let Some(subtree) = node.subtree {
                         pending.push(subtree);
