@@ -4,7 +4,8 @@
 # For each variant (with and without the FTS5 index) the script generates a chat data
 # set, backs it up with restic and with Haven, applies one day of activity, backs it up
 # again, and prints the bytes written to each repository, wall time and peak memory
-# (from /usr/bin/time -v), and the page-level floor: the changed pages of the message
+# (from /usr/bin/time -v), the bytes written to a second pair of repositories that
+# hold the message database alone, and the page-level floor: the changed pages of the message
 # database, each compressed with zstd -3 (bench/page-floor.py).
 #
 # Needs: restic, sqlite3, zstd, GNU time (/usr/bin/time), python3, a Rust toolchain.
@@ -24,8 +25,10 @@ done
 
 (cd "$ROOT" && cargo build --release -q -p haven-cli -p haven-chatgen)
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-HAVEN=$TARGET/release/haven
-CHATGEN=$TARGET/release/haven-chatgen
+# Copies, so a concurrent build cannot replace the binaries during the run.
+cp "$TARGET/release/haven" "$TARGET/release/haven-chatgen" "$WORK/"
+HAVEN=$WORK/haven
+CHATGEN=$WORK/haven-chatgen
 export RESTIC_PASSWORD=benchmark-password-not-secret
 
 # Runs a command under /usr/bin/time -v; prints "seconds peak_kib" to stdout.
@@ -70,6 +73,7 @@ run_variant() {
     # A second Haven repository holds the message database alone, to compare with the page floor.
     "$HAVEN" init --repo "$dir/haven-db-repo" --key-file "$dir/haven-db.key" >/dev/null
     restic init --repo "$dir/restic-repo" -q >/dev/null
+    restic init --repo "$dir/restic-db-repo" -q >/dev/null
 
     local h0 r0 h1 r1 h2 r2
     h0=$(repo_bytes "$dir/haven-repo"); r0=$(repo_bytes "$dir/restic-repo")
@@ -77,8 +81,9 @@ run_variant() {
     read -r rs1 rm1 < <(measure restic backup --repo "$dir/restic-repo" -q "$dir/data")
     h1=$(repo_bytes "$dir/haven-repo"); r1=$(repo_bytes "$dir/restic-repo")
     "$HAVEN" backup --repo "$dir/haven-db-repo" --key-file "$dir/haven-db.key" "$dir/data/databases" >/dev/null
-    local d1
-    d1=$(repo_bytes "$dir/haven-db-repo")
+    restic backup --repo "$dir/restic-db-repo" -q "$dir/data/databases" >/dev/null
+    local d1 e1
+    d1=$(repo_bytes "$dir/haven-db-repo"); e1=$(repo_bytes "$dir/restic-db-repo")
 
     "$CHATGEN" day --dir "$dir/data" --seed 2 "${DAY_ARGS[@]}" >/dev/null
     copy_db "$db" "$dir/after.db"
@@ -87,8 +92,9 @@ run_variant() {
     read -r rs2 rm2 < <(measure restic backup --repo "$dir/restic-repo" -q "$dir/data")
     h2=$(repo_bytes "$dir/haven-repo"); r2=$(repo_bytes "$dir/restic-repo")
     "$HAVEN" backup --repo "$dir/haven-db-repo" --key-file "$dir/haven-db.key" "$dir/data/databases" >/dev/null
-    local d2
-    d2=$(repo_bytes "$dir/haven-db-repo")
+    restic backup --repo "$dir/restic-db-repo" -q "$dir/data/databases" >/dev/null
+    local d2 e2
+    d2=$(repo_bytes "$dir/haven-db-repo"); e2=$(repo_bytes "$dir/restic-db-repo")
 
     python3 "$ROOT/bench/page-floor.py" "$dir/before.db" "$dir/after.db" --json >"$dir/floor.json"
     python3 "$ROOT/bench/page-floor.py" "$dir/before.db" "$dir/after.db" >"$dir/floor.txt"
@@ -109,7 +115,7 @@ PY
 )
     local db_bytes
     db_bytes=$(stat -c %s "$dir/after.db")
-    ROWS+=("$variant $db_bytes $((h1 - h0)) $((r1 - r0)) $((h2 - h1)) $((r2 - r1)) $hs1 $rs1 $hs2 $rs2 $hm1 $rm1 $hm2 $rm2 $media_new $((d2 - d1)) $dir/floor.json")
+    ROWS+=("$variant $db_bytes $((h1 - h0)) $((r1 - r0)) $((h2 - h1)) $((r2 - r1)) $hs1 $rs1 $hs2 $rs2 $hm1 $rm1 $hm2 $rm2 $media_new $((d2 - d1)) $((e2 - e1)) $dir/floor.json")
 }
 
 run_variant fts
@@ -120,10 +126,11 @@ import json, sys
 size = sys.argv[1]
 mb = lambda b: f"{b / 1e6:.2f} MB"
 for row in sys.argv[2:]:
-    (variant, db, h1, r1, h2, r2, hs1, rs1, hs2, rs2, hm1, rm1, hm2, rm2, media, db_daily, floor_json) = row.split()
+    (variant, db, h1, r1, h2, r2, hs1, rs1, hs2, rs2, hm1, rm1, hm2, rm2, media, db_daily,
+     restic_db_daily, floor_json) = row.split()
     floor = json.load(open(floor_json))
-    h1, r1, h2, r2, hm1, rm1, hm2, rm2, media, db, db_daily = map(
-        int, (h1, r1, h2, r2, hm1, rm1, hm2, rm2, media, db, db_daily)
+    h1, r1, h2, r2, hm1, rm1, hm2, rm2, media, db, db_daily, restic_db_daily = map(
+        int, (h1, r1, h2, r2, hm1, rm1, hm2, rm2, media, db, db_daily, restic_db_daily)
     )
     page_floor = floor["floor_bytes"]
     total_floor = page_floor + media
@@ -145,6 +152,8 @@ for row in sys.argv[2:]:
     print(f"Haven daily database alone / page floor: {db_daily / page_floor:.2f}")
     print(f"Haven daily / floor with new media: {h2 / total_floor:.2f}")
     print(f"Haven daily / restic daily: {h2 / r2:.3f}")
+    print(f"restic daily, message database alone: {mb(restic_db_daily)}")
+    print(f"Haven / restic daily, message database alone: {db_daily / restic_db_daily:.3f}")
     print("changed pages by table or index: " + ", ".join(f"{n} {k}" for k, n in floor["by_owner"].items()))
 PY
 if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
