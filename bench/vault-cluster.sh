@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Vault cluster recoveries: throughput and latency of 1-, 3- and 5-node clusters.
 #
-# For each cluster size the script provisions the nodes as the cluster tests do (one
-# `vault init`, `copy-secrets` to the other nodes, one cluster key), starts every node
-# as a release-build `haven vault serve --node-id` process on 127.0.0.1 with durable
-# commits (the default), runs `cluster init`, and then runs haven-vault-bench against
-# all nodes' URLs at each concurrency. It prints one table row per run, with the Raft
+# For each cluster size the script provisions the nodes as the cluster tests do: one
+# `vault init`, `copy-secrets` to the other nodes and one cluster key. It starts every
+# node as a release-build `haven vault serve --node-id` process on 127.0.0.1 with
+# durable commits (the default) and runs `cluster init`. Then it runs
+# haven-vault-bench against all nodes' URLs at each concurrency. It prints one table row per run, with the Raft
 # log entries the leader appended per recovery, the CPU time all node processes used
 # per recovery and, where perf can count syscall tracepoints, the leader's fsync plus
 # fdatasync calls per log entry. One redb commit with Durability::Immediate makes
@@ -90,6 +90,7 @@ start_cluster() {
         peers+="${peers:+,}$id=http://127.0.0.1:$raft_port"
         mkdir -p "$DIR/node-$id"
     done
+
     "$HAVEN" vault init --vault-id vault.bench --data "$DIR/node-1/data" \
         --kek-file "$DIR/node-1/kek.key" >/dev/null
     "$HAVEN" vault tenant-key --tenant bench --key-out "$DIR/tenant.key" \
@@ -100,6 +101,7 @@ start_cluster() {
             --from-kek-file "$DIR/node-1/kek.key" --data "$DIR/node-$id/data" \
             --kek-file "$DIR/node-$id/kek.key" >/dev/null
     done
+
     for id in $(seq 1 "$n"); do
         HAVEN_LOG=info,openraft=warn "$HAVEN" vault serve \
             --allow-insecure-test-ksf --ksf-version 0 \
@@ -112,6 +114,7 @@ start_cluster() {
             >"$DIR/node-$id/stdout.log" 2>"$DIR/node-$id/server.log" &
         PIDS+=($!)
     done
+
     for id in $(seq 1 "$n"); do
         for _ in $(seq 1 100); do
             grep -q "^listening on" "$DIR/node-$id/stdout.log" && break
@@ -123,6 +126,7 @@ start_cluster() {
             exit 1
         }
     done
+
     "$HAVEN" vault cluster init --node "${RAFT_URLS[0]}" --cluster-key "$DIR/cluster.key" >/dev/null
     for _ in $(seq 1 200); do
         [ -n "$(status_field "${RAFT_URLS[0]}" leader)" ] && return
