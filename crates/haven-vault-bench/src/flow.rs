@@ -44,6 +44,9 @@ pub struct Vault {
 }
 
 /// Attempts per request before a run counts it as failed: every node twice.
+/// NOTE: `recover/start` is sent again without a `request_id`, so a charge that timed
+/// out but committed later is counted twice. The counter reset of the next finish
+/// hides that from the run.
 const ATTEMPTS_PER_NODE: usize = 2;
 
 impl Vault {
