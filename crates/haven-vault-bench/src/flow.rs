@@ -1,6 +1,10 @@
 //! One enrollment and one recovery over HTTP with the caching cipher suite. The
 //! steps mirror `haven_vault_proto::client`, which is fixed to the uncached suite.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::{anyhow, bail, Context};
 use haven_crypto::BackupKey;
 use haven_vault_proto::wire::{
@@ -13,7 +17,7 @@ use opaque_ke::{
     ClientRegistrationFinishParameters, CredentialResponse, RegistrationResponse,
 };
 use rand_core::OsRng;
-use reqwest::Url;
+use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -27,38 +31,77 @@ pub struct Account {
     pub backup_key: BackupKey,
 }
 
-/// An HTTP client and the vault it talks to.
+/// An HTTP client and the vault nodes it talks to.
+#[derive(Clone)]
 pub struct Vault {
     pub client: reqwest::Client,
-    pub base: Url,
+    /// Node base URLs in the order tried: a request goes to the first and moves on to
+    /// the next after a connection error or a 503 (no leader, no majority).
+    pub bases: Vec<Url>,
     pub vault_id: String,
+    /// Requests sent again to another node, shared by every clone.
+    pub retries: Arc<AtomicU64>,
 }
 
+/// Attempts per request before a run counts it as failed: every node twice.
+/// NOTE: `recover/start` is sent again without a `request_id`, so a charge that timed
+/// out but committed later is counted twice. The counter reset of the next finish
+/// hides that from the run.
+const ATTEMPTS_PER_NODE: usize = 2;
+
 impl Vault {
+    /// Returns a copy that tries node `first` (modulo the node count) first.
+    pub fn starting_at(&self, first: usize) -> Self {
+        let mut vault = self.clone();
+        let n = vault.bases.len();
+        vault.bases.rotate_left(first % n);
+        vault
+    }
+
     async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         token: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let url = self.base.join(path)?;
-        let response = self
-            .client
-            .post(url.clone())
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {url} failed"))?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() {
-            bail!(
-                "POST {url} returned {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            );
+        let attempts = self.bases.len() * ATTEMPTS_PER_NODE;
+        let mut last_error = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let url = self.bases[attempt % self.bases.len()].join(path)?;
+            let response = match self
+                .client
+                .post(url.clone())
+                .bearer_auth(token)
+                .json(body)
+                .send()
+                .await
+            {
+                Ok(response) => response,
+                Err(error) => {
+                    last_error = Some(anyhow!(error).context(format!("POST {url} failed")));
+                    continue;
+                }
+            };
+            let status = response.status();
+            let bytes = response.bytes().await?;
+            let text = || String::from_utf8_lossy(&bytes).into_owned();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                last_error = Some(anyhow!("POST {url} returned {status}: {}", text()));
+                continue;
+            }
+            if !status.is_success() {
+                bail!("POST {url} returned {status}: {}", text());
+            }
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("POST {url}: invalid JSON"));
         }
-        serde_json::from_slice(&bytes).with_context(|| format!("POST {url}: invalid JSON"))
+        Err(last_error.expect("at least one attempt").context(format!(
+            "no node accepted POST {path} in {attempts} attempts"
+        )))
     }
 }
 

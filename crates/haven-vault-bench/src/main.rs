@@ -48,9 +48,12 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Vault base URL; only loopback addresses (127.0.0.1, ::1, localhost) are accepted.
-    #[arg(long)]
-    url: String,
+    /// Vault base URL; only loopback addresses (127.0.0.1, ::1, localhost) are
+    /// accepted. Repeat it for each node of a cluster: client k sends first to URL
+    /// k modulo the URL count and moves on to the next URL after a connection error
+    /// or a 503.
+    #[arg(long = "url", required = true)]
+    urls: Vec<String>,
     /// Tenant name the tokens are minted for (the JWT `iss`).
     #[arg(long)]
     tenant: String,
@@ -122,18 +125,23 @@ fn time_ksf(rounds: u32, version: u32) -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let base = loopback_url(&args.url)?;
+    let bases = args
+        .urls
+        .iter()
+        .map(|url| loopback_url(url))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(args.concurrency as usize)
         .build()?;
-    let info = fetch_info(&client, &base).await?;
+    let info = fetch_info(&client, &bases[0]).await?;
     suite::set_ksf_version(info.ksf_version);
     let vault = Arc::new(Vault {
         client,
-        base,
+        bases,
         vault_id: info.vault_id.clone(),
+        retries: Arc::new(AtomicU64::new(0)),
     });
     let signing_key = haven_vault_auth::SigningKey::load(args.tenant_alg, &args.tenant_key)
         .with_context(|| format!("cannot load the tenant key {}", args.tenant_key.display()))?;
@@ -163,7 +171,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut workers = Vec::new();
     for worker in 0..args.concurrency.max(1) {
         let (vault, accounts, issued, errors) = (
-            vault.clone(),
+            vault.starting_at(worker as usize),
             accounts.clone(),
             issued.clone(),
             errors.clone(),
@@ -209,6 +217,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         args.concurrency,
         accounts.len()
+    );
+    println!(
+        "retries: {} requests sent again to another node",
+        vault.retries.load(Ordering::Relaxed)
     );
     println!(
         "throughput: {:.0} recoveries/s; latency p50 {:.2} ms, p99 {:.2} ms",
