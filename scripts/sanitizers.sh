@@ -29,5 +29,5 @@ cargo test --locked --target "$target" \
     "$@"
 cargo test --locked --target "$target" -p haven-cli \
     --test vault_kek --test vault_lifecycle --test vault_auth --test vault_malformed \
-    --test repo_cli --test chat_backup \
+    --test repo_cli --test chat_backup --test vault_cluster \
     "$@"
