@@ -2,6 +2,8 @@
 //!
 //! Every write commits with `Durability::Immediate` before openraft is told that it
 //! is done, so a vote or an appended entry that a node acknowledged survives a crash.
+//! The one exception is the committed index, which openraft only reads to apply
+//! entries sooner after a restart; it is synced with the next synced write.
 
 // openraft's storage traits return `StorageError` (224 bytes) by value, so the
 // helpers that feed them do too.
@@ -68,11 +70,15 @@ impl LogStore {
             .map_err(read_error)
     }
 
-    fn put_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StorageError> {
+    fn put_meta<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        durability: redb::Durability,
+    ) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(value).map_err(write_error)?;
         let mut txn = self.db.begin_write().map_err(write_error)?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(write_error)?;
+        txn.set_durability(durability).map_err(write_error)?;
         {
             let mut table = txn.open_table(META).map_err(write_error)?;
             table.insert(name, bytes.as_slice()).map_err(write_error)?;
@@ -137,7 +143,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        self.put_meta("vote", vote)
+        self.put_meta("vote", vote, redb::Durability::Immediate)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -145,7 +151,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_meta("committed", &committed)
+        self.put_meta("committed", &committed, redb::Durability::None)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {

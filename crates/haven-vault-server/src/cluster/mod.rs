@@ -8,6 +8,7 @@
 //! the secrets, the listeners and the commands.
 
 mod auth;
+mod batch;
 mod entry;
 mod log_store;
 mod network;
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
 pub use auth::{ClusterKey, ClusterKeyError};
@@ -35,6 +36,7 @@ use crate::apply::{Applied, Change, PhantomPolicy};
 use crate::metrics::Metrics;
 use crate::secrets::ServerSecrets;
 use crate::store::{Store, StoreError};
+use batch::{Batcher, Failure};
 use entry::EntryKey;
 use network::{PeerError, PeerHttp};
 use types::{Raft, Reply};
@@ -101,6 +103,7 @@ pub enum ClusterError {
 /// A running cluster node: the Raft instance and what it needs to propose.
 pub struct Cluster {
     raft: Raft,
+    batcher: Batcher,
     node_id: NodeId,
     peers: Arc<PeerHttp>,
     entry_key: Arc<EntryKey>,
@@ -148,8 +151,10 @@ impl Cluster {
         )
         .await
         .map_err(|error| ClusterError::Start(error.to_string()))?;
+        let batcher = Batcher::start(raft.clone(), config.node_id, config.commit_timeout);
         let cluster = Arc::new(Self {
             raft,
+            batcher,
             node_id: config.node_id,
             peers,
             entry_key,
@@ -189,7 +194,7 @@ impl Cluster {
         match reply {
             Reply::Applied(outcome) => Ok(outcome),
             Reply::Damaged => Err(StoreError::Damaged),
-            Reply::Internal | Reply::Unreadable => Err(StoreError::Unavailable(
+            Reply::Unreadable => Err(StoreError::Unavailable(
                 "the change was not applied: the leader could not open it (is every node of \
                  this cluster initialised with the same vault secrets?)"
                     .into(),
@@ -197,22 +202,20 @@ impl Cluster {
         }
     }
 
-    /// Proposes on this node, which must be the leader.
+    /// Proposes on this node, which must be the leader. The change shares a log
+    /// entry with the changes proposed at the same time.
     async fn propose_local(&self, proposal: types::Proposal) -> Result<Reply, Forward> {
-        let timeout = self.config.commit_timeout;
-        match tokio::time::timeout(timeout, self.raft.client_write(proposal)).await {
-            Err(_) => Err(Forward::Fail(not_committed(timeout))),
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                match (forward.leader_id, forward.leader_node) {
-                    (Some(id), Some(node)) if id != self.node_id => Err(Forward::To(id, node)),
-                    _ => Err(Forward::Fail(no_leader())),
-                }
-            }
-            Ok(Err(error)) => Err(Forward::Fail(StoreError::Unavailable(format!(
-                "the change was not committed: {error}; retry on another vault node"
-            )))),
-        }
+        self.batcher
+            .propose(proposal)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Leader(id, node) => Forward::To(id, node),
+                Failure::NoLeader => Forward::Fail(no_leader()),
+                Failure::Timeout => Forward::Fail(not_committed(self.config.commit_timeout)),
+                Failure::Refused(reason) => Forward::Fail(StoreError::Unavailable(format!(
+                    "the change was not committed: {reason}; retry on another vault node"
+                ))),
+            })
     }
 
     async fn forward(

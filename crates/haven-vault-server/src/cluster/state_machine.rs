@@ -4,7 +4,10 @@
 //! Each `apply` call is one redb write transaction. It applies the entries through
 //! [`Ops::apply`] (the logic of the single-node writer) and stores the last applied
 //! log id and membership in the same commit, so after a crash the records and the
-//! applied index still agree.
+//! applied index still agree. That commit is not synced to disk: the entries are
+//! already synced in the log of a majority, so a crash only makes openraft apply the
+//! last entries again. The records are synced before each snapshot, because
+//! openraft purges the log entries that a snapshot covers.
 //!
 //! A snapshot is the two record tables as stored: keyed-hash table keys and values
 //! sealed under the cluster record key, so it contains no record in clear.
@@ -26,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::EntryKey;
 use super::types::{
-    Entry, LogId, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Entry, LogId, Replies, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use crate::apply::{Effects, Ops, PhantomPolicy};
 use crate::metrics::Metrics;
@@ -133,12 +136,15 @@ impl StateMachine {
         Ok(())
     }
 
-    fn apply_entries(&self, entries: Vec<Entry>) -> Result<Vec<Reply>, StorageError> {
+    fn apply_entries(&self, entries: Vec<Entry>) -> Result<Vec<Replies>, StorageError> {
         let (mut applied, mut membership) = self.read_state()?;
         let mut replies = Vec::with_capacity(entries.len());
         let mut effects: Vec<Effects> = Vec::new();
         let mut txn = self.store.db.begin_write().map_err(sm_write_error)?;
-        txn.set_durability(redb::Durability::Immediate)
+        // Not synced: the entries are already durable in the log of a majority, and
+        // after a crash openraft applies them again from the last synced state.
+        // `dump` syncs before a snapshot lets openraft purge the log.
+        txn.set_durability(redb::Durability::None)
             .map_err(sm_write_error)?;
         {
             let mut table = txn.open_table(RECORDS).map_err(sm_write_error)?;
@@ -151,30 +157,31 @@ impl StateMachine {
             };
             for entry in entries {
                 applied = Some(entry.log_id);
-                let reply = match entry.payload {
-                    EntryPayload::Blank => Reply::Internal,
+                let mut results = Vec::new();
+                match entry.payload {
+                    EntryPayload::Blank => {}
                     EntryPayload::Membership(config) => {
                         membership = StoredMembership::new(Some(entry.log_id), config);
-                        Reply::Internal
                     }
-                    EntryPayload::Normal(proposal) => {
-                        match self.entry_key.open_change(&proposal, &self.store.keys) {
-                            None => {
-                                tracing::error!(index = entry.log_id.index, "a log entry failed to open under this node's entry key and was skipped; it was proposed by a node with other vault secrets: give every node the same secrets with `haven vault cluster copy-secrets`");
-                                Reply::Unreadable
-                            }
-                            Some(change) => {
-                                let (result, effect) = ops.apply(change).map_err(sm_write_error)?;
-                                effects.push(effect);
-                                match result {
-                                    Ok(outcome) => Reply::Applied(outcome),
-                                    Err(_) => Reply::Damaged,
-                                }
-                            }
+                    EntryPayload::Normal(batch) => {
+                        for proposal in &batch.changes {
+                            let Some(change) =
+                                self.entry_key.open_change(proposal, &self.store.keys)
+                            else {
+                                tracing::error!(index = entry.log_id.index, "a change in a log entry failed to open under this node's entry key and was skipped; it was proposed by a node with other vault secrets: give every node the same secrets with `haven vault cluster copy-secrets`");
+                                results.push(Reply::Unreadable);
+                                continue;
+                            };
+                            let (result, effect) = ops.apply(change).map_err(sm_write_error)?;
+                            effects.push(effect);
+                            results.push(match result {
+                                Ok(outcome) => Reply::Applied(outcome),
+                                Err(_) => Reply::Damaged,
+                            });
                         }
                     }
-                };
-                replies.push(reply);
+                }
+                replies.push(Replies(results));
             }
         }
         Self::save_state(&txn, &applied, &membership)?;
@@ -188,6 +195,7 @@ impl StateMachine {
     // NOTE: the whole snapshot is built in memory, as base64 in JSON (about 1.4 times
     // the stored size); a vault with millions of records would need a streamed one.
     fn dump(&self) -> Result<(Option<LogId>, StoredMembership, Vec<u8>), StorageError> {
+        self.sync()?;
         let txn = self.store.db.begin_read().map_err(sm_read_error)?;
         let state = txn.open_table(RAFT_STATE).map_err(sm_read_error)?;
         let decode = |name: &str| -> Result<Option<Vec<u8>>, StorageError> {
@@ -223,6 +231,15 @@ impl StateMachine {
         }
         let bytes = serde_json::to_vec(&body).map_err(sm_read_error)?;
         Ok((applied, membership, bytes))
+    }
+
+    /// Makes every applied entry durable: an empty commit with
+    /// `Durability::Immediate` also persists the unsynced commits before it.
+    fn sync(&self) -> Result<(), StorageError> {
+        let mut txn = self.store.db.begin_write().map_err(sm_write_error)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(sm_write_error)?;
+        txn.commit().map_err(sm_write_error)
     }
 
     fn save_snapshot_file(&self, meta: &SnapshotMeta, body: &[u8]) -> Result<(), StorageError> {
@@ -306,7 +323,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.read_state()
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Replies>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,

@@ -12,8 +12,8 @@ pub type NodeId = u64;
 openraft::declare_raft_types!(
     /// Types of the vault's Raft group.
     pub TypeConfig:
-        D = Proposal,
-        R = Reply,
+        D = Batch,
+        R = Replies,
         NodeId = NodeId,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -43,15 +43,32 @@ impl std::fmt::Debug for Proposal {
     }
 }
 
-/// The state machine's result for one entry. It goes back to the proposer only,
-/// never into the log.
+/// The application data of a log entry: the changes proposed together, in the
+/// order they are applied. One entry costs every node one synced write, whatever
+/// its size, so concurrent changes share one (see [`super::batch`]).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Batch {
+    pub changes: Vec<Proposal>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Batch({} changes)", self.changes.len())
+    }
+}
+
+/// The state machine's results for one entry, one per change of its [`Batch`];
+/// empty for a blank or membership entry. They go back to the proposer only, never
+/// into the log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Replies(pub Vec<Reply>);
+
+/// The state machine's result for one change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
     Applied(ChangeOutcome),
     /// The stored record failed authentication; the change was not applied.
     Damaged,
-    /// A membership change or a blank entry.
-    Internal,
     /// The entry failed to open under the cluster entry key: it was made by a node
     /// of another cluster. It changes nothing.
     Unreadable,
