@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::EntryKey;
 use super::types::{
-    Entry, LogId, Replies, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Entry, LogId, Replies, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig,
 };
 use crate::apply::{Effects, Ops, PhantomPolicy};
 use crate::metrics::Metrics;
