@@ -34,9 +34,10 @@ impl Walker {
         let started = Instant::now();
         let parent = self.extendable_parent(path, previous)?;
         let keys = self.repo.keys.clone();
+        let state_name = self.recorded_path(path);
         let input = PlanInput {
             copy,
-            path,
+            path: &state_name,
             parent,
             state_dir: &state_dir,
             keys: &keys,
@@ -134,13 +135,27 @@ impl Walker {
         Ok(())
     }
 
+    /// Returns the path the snapshot records for `path`, which names its local state,
+    /// so a database imported through a new temporary folder each time keeps its chain.
+    fn recorded_path(&self, path: &Path) -> PathBuf {
+        for (source, recorded) in &self.options.recorded_paths {
+            let Ok(source) = std::path::absolute(source) else {
+                continue;
+            };
+            if let Ok(rest) = path.strip_prefix(&source) {
+                return recorded.join(rest);
+            }
+        }
+        path.to_path_buf()
+    }
+
     /// Ties the state planned for this file to the chain `node` now ends in.
     pub(super) fn finish_row_state(&mut self, path: &Path, node: &Node) {
         if let Some(mut state) = self.pending_row_state.take() {
             state.chain = chain_id(node);
             state.increments = node.row_increments.len() as u32;
             self.row_states.push(PendingState {
-                path: path.to_path_buf(),
+                path: self.recorded_path(path),
                 state,
             });
         }
