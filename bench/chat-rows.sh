@@ -2,10 +2,10 @@
 # Daily backups of a chat database as row increments: Haven and restic on the same
 # generated message database, one backup a day for DAYS days.
 #
-# The script generates a chat data set with an FTS5 index, then backs up its
-# databases folder every simulated day into three repositories: Haven with a state
-# folder (row increments after the first base), Haven with --no-row-increments
-# (changed pages), and restic. It prints the bytes each backup added to its
+# The script generates a chat data set with an FTS5 index. Every simulated day it
+# backs up the databases folder into three repositories: Haven with a state folder
+# (row increments after the first base), Haven with --no-row-increments (changed
+# pages), and restic. It prints the bytes each backup added to its
 # repository, the time Haven spent computing the row changes, and the size of the
 # local row state. At the end it times a restore of the last day from both Haven
 # repositories: base plus DAYS increments, and the page-level snapshot.

@@ -66,16 +66,16 @@ impl Walker {
                 detail,
                 state,
             } => {
-                let shown = display_path(path);
+                let path_text = display_path(path);
                 if reason == BaseReason::NoState {
-                    tracing::info!(path = %shown, "storing a page-level base: {}", reason.describe());
+                    tracing::info!(path = %path_text, "storing a page-level base: {}", reason.describe());
                 } else {
-                    tracing::warn!(path = %shown, %detail, "storing a page-level base: {}", reason.describe());
+                    tracing::warn!(path = %path_text, %detail, "storing a page-level base: {}", reason.describe());
                 }
                 self.pending_row_state = state;
                 self.summary.sqlite_bases += 1;
                 self.sqlite_bases.push(SqliteBase {
-                    path: shown,
+                    path: path_text,
                     reason,
                     detail,
                 });

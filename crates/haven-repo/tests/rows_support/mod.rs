@@ -11,11 +11,12 @@ use haven_repo::{
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags};
 
-/// Tables of the test database: a rowid table with an INTEGER PRIMARY KEY, an
-/// AUTOINCREMENT table, a table with a TEXT primary key (still a rowid table), a
-/// WITHOUT ROWID table, a table without a primary key, an FTS5 index with its own
-/// content, and an FTS5 index over `docs` kept up to date by triggers. The `audit`
-/// table is filled by a trigger, so a restore that ran triggers would add rows.
+/// Tables of the test database, one of each kind that increments cover. `plain` has
+/// an INTEGER PRIMARY KEY and `auto` AUTOINCREMENT. `keyed` has a TEXT primary key,
+/// so it is still a rowid table. `pairs` is WITHOUT ROWID and `loose` has no primary
+/// key. `notes` is an FTS5 table with its own content, and `docs_fts` an FTS5 index
+/// over `docs` that triggers keep up to date. A trigger fills `audit`, so a restore
+/// that ran triggers would add rows to it.
 pub const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     CREATE TABLE plain(id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB);
@@ -303,8 +304,8 @@ pub fn rows_options(state_dir: &Path) -> BackupOptions {
     }
 }
 
-/// Restores `snapshot` into `target` and returns the restored database `name` in
-/// the folder `folder`, or the damaged files.
+/// Restores `snapshot` into `target` and returns the path of the restored database
+/// at `relative` below it, or the damaged files.
 pub async fn restore_database(
     repo: &Repository,
     snapshot: &ObjectId,

@@ -206,7 +206,7 @@ fn verify(
             )
         })?;
     }
-    let (tables, _) = scan_database(conn, schema, hash_key, None)?;
+    let (tables, _) = scan_database(conn, schema, hash_key, None).map_err(String::from)?;
     if tables.len() != last.tables.len() {
         return Err(format!(
             "the database has {} tables, the increment {}",

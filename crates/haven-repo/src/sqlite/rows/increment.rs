@@ -5,7 +5,7 @@ use haven_crypto::SecretKey;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::scan::{scan_table, TableRows};
+use super::scan::{scan_table, ScanError, TableRows};
 use super::schema::Schema;
 use super::value::Value;
 
@@ -58,7 +58,8 @@ pub(crate) fn scan_database(
     schema: &Schema,
     hash_key: &SecretKey,
     old: Option<&[TableRows]>,
-) -> Result<(Vec<TableRows>, Option<Increment>), String> {
+) -> Result<(Vec<TableRows>, Option<Increment>), ScanError> {
+    let mut budget = MAX_INCREMENT_BYTES;
     let mut all_rows = Vec::with_capacity(schema.tables.len());
     let mut changes = Vec::with_capacity(schema.tables.len());
     for table in &schema.tables {
@@ -70,7 +71,7 @@ pub(crate) fn scan_database(
             ),
             None => None,
         };
-        let (rows, change) = scan_table(conn, table, hash_key, old_table)?;
+        let (rows, change) = scan_table(conn, table, hash_key, old_table, &mut budget)?;
         all_rows.push(rows);
         changes.extend(change);
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::increment::{scan_database, MAX_INCREMENT_BYTES};
+use super::scan::ScanError;
 use super::schema::{read_schema, sql_error};
 use super::state::{chain_id, read_state, state_path, RowState, StateProblem};
 use super::BaseReason;
@@ -71,7 +72,7 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
             detail,
             state: Some(RowState::new(schema.fingerprint, input.now_ns, tables)),
         },
-        Err(e) => failed(e),
+        Err(e) => failed(e.into()),
     };
     let file = state_path(input.state_dir, &input.keys.row_hash, input.path);
     let old = match read_state(&file, &input.keys.row_state, input.path) {
@@ -110,7 +111,11 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
         match scan_database(&conn, &schema, &input.keys.row_hash, Some(&old.tables)) {
             Ok((tables, Some(increment))) => (tables, increment),
             Ok((_, None)) => unreachable!("a scan against a previous state returns an increment"),
-            Err(e) => return failed(e),
+            Err(ScanError::TooLarge) => {
+                let detail = format!("more than {MAX_INCREMENT_BYTES} bytes of changed rows");
+                return base(BaseReason::IncrementTooLarge, detail);
+            }
+            Err(ScanError::Failed(e)) => return failed(e),
         };
     let plaintext = to_cbor(&increment);
     if plaintext.len() > MAX_INCREMENT_BYTES {

@@ -30,13 +30,39 @@ impl TableRows {
     }
 }
 
-/// Scans `table`. With `old`, also returns the rows deleted and upserted since it.
+/// Why a scan stopped.
+#[derive(Debug)]
+pub(crate) enum ScanError {
+    /// The changed rows exceed the byte budget, so the increment would be too large.
+    TooLarge,
+    Failed(String),
+}
+
+impl From<String> for ScanError {
+    fn from(reason: String) -> Self {
+        ScanError::Failed(reason)
+    }
+}
+
+impl From<ScanError> for String {
+    fn from(error: ScanError) -> Self {
+        match error {
+            ScanError::TooLarge => "the changed rows exceed the maximum increment size".into(),
+            ScanError::Failed(reason) => reason,
+        }
+    }
+}
+
+/// Scans `table`. With `old`, also returns the rows deleted and upserted since it,
+/// and takes the encoded size of each upserted row from `budget`, so a change too
+/// large for one increment stops the scan before it fills memory.
 pub(crate) fn scan_table(
     conn: &Connection,
     table: &TableInfo,
     hash_key: &SecretKey,
     old: Option<&TableRows>,
-) -> Result<(TableRows, Option<TableChange>), String> {
+    budget: &mut usize,
+) -> Result<(TableRows, Option<TableChange>), ScanError> {
     let mut select: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
     if let RowKey::Rowid(alias) = &table.key {
         select.insert(0, alias.clone());
@@ -70,6 +96,9 @@ pub(crate) fn scan_table(
                 .binary_search_by(|entry| entry.0.as_slice().cmp(&key))
                 .is_ok_and(|i| old.rows[i].1 == hash);
             if !unchanged {
+                *budget = budget
+                    .checked_sub(key.len() + encoded.len())
+                    .ok_or(ScanError::TooLarge)?;
                 let values = (0..select.len())
                     .map(|i| row.get_ref(i).map(Value::from_ref))
                     .collect::<Result<Vec<_>, _>>()
