@@ -157,7 +157,7 @@ async fn damaged_state_takes_base() {
     let mut s = setup(new_repo().await, 3);
     let mut days = Vec::new();
     days.push(s.day().await.0);
-    let damages: [(&str, fn(&Path), BaseReason); 3] = [
+    let damages: [(&str, DamageState, BaseReason); 3] = [
         (
             "deleted",
             |p| std::fs::remove_file(p).unwrap(),
@@ -320,6 +320,9 @@ async fn prune_keeps_later_chains() {
     assert_eq!(reason, None);
     s.assert_restores(9, &day).await;
 }
+
+/// Damages the state file at the given path.
+type DamageState = fn(&Path);
 
 /// Returns the only state file in the state folder.
 fn state_file(state: &Path) -> PathBuf {
