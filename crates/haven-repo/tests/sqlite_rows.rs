@@ -321,6 +321,48 @@ async fn prune_keeps_later_chains() {
     s.assert_restores(9, &day).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_limits_take_base() {
+    let mut s = setup(new_repo().await, 7);
+    let mut options = rows_options(&s.state);
+    options.sqlite.max_increments = 2;
+    let mut reasons = Vec::new();
+    let mut days = Vec::new();
+    for _ in 1..=5 {
+        mutate_day(&s.db, &mut s.rng);
+        let result =
+            s.t.repo
+                .backup(std::slice::from_ref(&s.data), options.clone())
+                .await
+                .unwrap();
+        reasons.push(base_reason(&result));
+        days.push(Day {
+            snapshot: result.snapshot_id,
+            rows: dump(&s.db),
+        });
+    }
+    let expected = [
+        Some(BaseReason::NoState),
+        None,
+        None,
+        Some(BaseReason::ChainLength),
+        None,
+    ];
+    assert_eq!(reasons, expected);
+
+    options.sqlite.max_chain_age = std::time::Duration::ZERO;
+    mutate_day(&s.db, &mut s.rng);
+    let result =
+        s.t.repo
+            .backup(std::slice::from_ref(&s.data), options.clone())
+            .await
+            .unwrap();
+    assert_eq!(base_reason(&result), Some(BaseReason::ChainAge));
+    for (index, day) in days.iter().enumerate() {
+        s.assert_restores(index + 1, day).await;
+    }
+}
+
 /// Damages the state file at the given path.
 type DamageState = fn(&Path);
 

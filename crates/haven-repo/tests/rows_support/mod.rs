@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OpenFlags};
 /// an INTEGER PRIMARY KEY and `auto` AUTOINCREMENT. `keyed` has a TEXT primary key,
 /// so it is still a rowid table. `pairs` is WITHOUT ROWID and `loose` has no primary
 /// key. `notes` is an FTS5 table with its own content, and `docs_fts` an FTS5 index
-/// over `docs` that triggers keep up to date. A trigger fills `audit`, so a restore
+/// over `docs` that triggers keep up to date. `old_notes` is an FTS4 table, and
+/// `tags` a contentless FTS5 table, whose index tables stay in the increments
+/// because a restore cannot rebuild them. A trigger fills `audit`, so a restore
 /// that ran triggers would add rows to it.
 pub const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
@@ -28,6 +30,8 @@ pub const SCHEMA: &str = "
     CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT);
     CREATE VIRTUAL TABLE notes USING fts5(title, body);
     CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
+    CREATE VIRTUAL TABLE old_notes USING fts4(body, tokenize=porter);
+    CREATE VIRTUAL TABLE tags USING fts5(tag, content='');
     CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN
         INSERT INTO docs_fts(rowid, body) VALUES (new.id, new.body);
     END;
@@ -200,6 +204,25 @@ pub fn mutate_day(path: &Path, rng: &mut Rng) {
         }
         match rng.below(3) {
             0 => {
+                tx.execute(
+                    "DELETE FROM old_notes WHERE rowid = ?1",
+                    [rng.below(60) as i64],
+                )
+                .unwrap();
+            }
+            _ => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO old_notes(rowid, body) VALUES (?1, ?2)",
+                    params![rng.below(60) as i64, rng.text(10)],
+                )
+                .unwrap();
+            }
+        }
+        // A contentless table takes inserts only.
+        tx.execute("INSERT INTO tags(tag) VALUES (?1)", [rng.text(2)])
+            .unwrap();
+        match rng.below(3) {
+            0 => {
                 tx.execute("DELETE FROM notes WHERE rowid = ?1", [rng.below(60) as i64])
                     .unwrap();
             }
@@ -215,8 +238,22 @@ pub fn mutate_day(path: &Path, rng: &mut Rng) {
     tx.commit().unwrap();
 }
 
-/// Names of the tables whose rows are content: ordinary tables, without the FTS5
-/// index tables that a restore rebuilds.
+/// Index tables that a restore rebuilds, so their rows may differ from the source's.
+const REBUILT: &[&str] = &[
+    "notes_data",
+    "notes_idx",
+    "notes_docsize",
+    "docs_fts_data",
+    "docs_fts_idx",
+    "docs_fts_docsize",
+    "old_notes_segments",
+    "old_notes_segdir",
+    "old_notes_docsize",
+    "old_notes_stat",
+];
+
+/// Names of the tables whose rows are content: ordinary tables, without the
+/// full-text index tables that a restore rebuilds.
 fn content_tables(conn: &Connection) -> Vec<(String, bool)> {
     let mut statement = conn
         .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")
@@ -228,10 +265,7 @@ fn content_tables(conn: &Connection) -> Vec<(String, bool)> {
         .unwrap();
     rows.into_iter()
         .filter(|(name, sql)| {
-            !sql.starts_with("CREATE VIRTUAL")
-                && !["_data", "_idx", "_docsize"]
-                    .iter()
-                    .any(|s| name.ends_with(s))
+            !sql.starts_with("CREATE VIRTUAL") && !REBUILT.contains(&name.as_str())
         })
         .map(|(name, sql)| (name, sql.to_ascii_uppercase().contains("WITHOUT ROWID")))
         .collect()
@@ -264,6 +298,8 @@ pub fn dump(path: &Path) -> BTreeMap<String, Vec<String>> {
         ("notes", "apple"),
         ("docs_fts", "river"),
         ("docs_fts", "velvet"),
+        ("old_notes", "stone"),
+        ("tags", "maple"),
     ] {
         if !content_tables_has(&conn, table) {
             continue;
