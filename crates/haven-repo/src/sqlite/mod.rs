@@ -48,7 +48,7 @@ pub struct SqliteOptions {
     /// Folder for the temporary consistent copies; defaults to the system temporary folder.
     pub temp_dir: Option<PathBuf>,
     /// Folder for the local row state between backups. With a state folder, a backup
-    /// after a page-level base stores only the changed rows of each database; without
+    /// after a page-level base stores only the changed rows of each database. Without
     /// one, every backup stores changed pages.
     pub state_dir: Option<PathBuf>,
     /// Maximum row increments after one base before a backup takes a new base.
