@@ -47,7 +47,16 @@ impl Env {
             self.key_file.to_str().unwrap(),
         ];
         args.extend_from_slice(rest);
-        run(&args)
+        // The default state folder is under XDG_STATE_HOME: kept inside the test's
+        // folder, so tests never write row state into the real home folder.
+        Command::new(HAVEN)
+            .args(&args)
+            .env_remove("HAVEN_REPO")
+            .env_remove("HAVEN_KEY")
+            .env_remove("HAVEN_KEY_FILE")
+            .env("XDG_STATE_HOME", self.dir.path().join("state-home"))
+            .output()
+            .expect("run haven")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

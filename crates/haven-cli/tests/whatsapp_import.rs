@@ -93,6 +93,7 @@ impl Case {
             .args(["--import-whatsapp", self.backup.to_str().unwrap()])
             .args(rest)
             .env("TMPDIR", &self.tmp)
+            .env("XDG_STATE_HOME", env.dir.path().join("state-home"))
             .env_remove("HAVEN_REPO")
             .env_remove("HAVEN_KEY")
             .env_remove("HAVEN_KEY_FILE")
@@ -199,6 +200,7 @@ fn environment_key_without_import_is_ignored() {
         .args(["--key-file", case.env.key_file.to_str().unwrap()])
         .arg(&media)
         .env("HAVEN_WHATSAPP_KEY", KEY)
+        .env("XDG_STATE_HOME", case.env.dir.path().join("state-home"))
         .output()
         .unwrap();
     assert_success(&out);
@@ -244,6 +246,7 @@ fn interrupted_import_removes_decrypted_copy() {
     let child = std::process::Command::new(repo_common::HAVEN)
         .args(["backup", "--repo", env.repo.to_str().unwrap()])
         .args(["--key-file", env.key_file.to_str().unwrap()])
+        .env("XDG_STATE_HOME", env.dir.path().join("state-home"))
         .args([
             "--import-whatsapp",
             backup.to_str().unwrap(),

@@ -244,6 +244,15 @@ impl Repository {
                     None => Ok(Arc::new(node.content.clone())),
                     Some(list) => self.resolve_cached(&list, cache).await?,
                 };
+                let blobs = blobs.map(|ids| {
+                    if node.row_increments.is_empty() {
+                        ids
+                    } else {
+                        let mut all = ids.as_ref().clone();
+                        all.extend(node.row_increments.iter().copied());
+                        Arc::new(all)
+                    }
+                });
                 let Ok(blobs) = blobs else {
                     report.affected.push(AffectedFile {
                         snapshot: snapshot_id.short(),

@@ -120,6 +120,7 @@ fn pack_and_tree(keys: &KeySet) -> PackParts {
         link_target: b"file-0".to_vec(),
         content: Vec::new(),
         content_list: None,
+        row_increments: Vec::new(),
         ..file_node(b"link".to_vec(), ObjectId([0; 32]), 0)
     });
     let subtree = Tree::default();
@@ -137,6 +138,7 @@ fn pack_and_tree(keys: &KeySet) -> PackParts {
         mode: 0o40755,
         content: Vec::new(),
         content_list: None,
+        row_increments: Vec::new(),
         subtree: Some(subtree_id),
         ..file_node(b"sub".to_vec(), ObjectId([0; 32]), 0)
     });
@@ -175,6 +177,7 @@ fn file_node(name: Vec<u8>, content: ObjectId, size: usize) -> Node {
         link_target: Vec::new(),
         content: vec![content],
         content_list: None,
+        row_increments: Vec::new(),
         subtree: None,
     }
 }

@@ -13,6 +13,10 @@ pub(crate) struct KeySet {
     pub metadata: SecretKey,
     /// Seeds the FastCDC gear table, so chunk boundaries do not reveal plaintext.
     pub chunker_seed: u64,
+    /// Seals the local row state of SQLite databases kept between backups.
+    pub row_state: SecretKey,
+    /// Keys the 64-bit row hashes of SQLite row increments and names state files.
+    pub row_hash: SecretKey,
 }
 
 impl KeySet {
@@ -25,6 +29,8 @@ impl KeySet {
             chunk_id: derive_key(master, "repo/chunk-id", repo_id),
             metadata: derive_key(master, "repo/metadata", repo_id),
             chunker_seed: u64::from_le_bytes(seed),
+            row_state: derive_key(master, "sqlite-rows/state", repo_id),
+            row_hash: derive_key(master, "sqlite-rows/row-hash", repo_id),
         }
     }
 }

@@ -59,7 +59,7 @@ pub use repository::{Repository, SlotList};
 pub use restore::{DamagedFile, RestoreOptions, RestoreProgress, RestoreReport};
 pub use slot::{SlotInfo, SlotKind};
 pub use snapshot::{BackupSummary, Snapshot};
-pub use sqlite::{DatabaseHeader, LockedPolicy, SqliteOptions};
+pub use sqlite::{BaseReason, DatabaseHeader, LockedPolicy, SqliteBase, SqliteOptions};
 pub use storage::{ObjectMeta, Storage};
 pub use tree::{escape_name, Node, NodeKind, Tree};
 

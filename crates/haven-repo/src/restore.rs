@@ -1,5 +1,7 @@
 //! Restoring a snapshot into a folder.
 
+mod rows;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{CString, OsStr};
 use std::fs;
@@ -101,6 +103,7 @@ impl Repository {
             zero_blobs: HashSet::new(),
             is_root: unsafe { libc::geteuid() } == 0,
             overwrite_all: options.overwrite_all,
+            snapshot: *snapshot,
         };
         let target = target.to_path_buf();
         let report = tokio::task::spawn_blocking(move || {
@@ -151,6 +154,8 @@ struct Restorer {
     zero_blobs: HashSet<ObjectId>,
     is_root: bool,
     overwrite_all: bool,
+    /// The snapshot being restored, named in errors about its row increments.
+    snapshot: ObjectId,
 }
 
 impl Restorer {
@@ -210,6 +215,11 @@ impl Restorer {
                     }
                 }
                 self.set_metadata(node, target, path);
+            }
+            NodeKind::SqliteRows => {
+                self.restore_rows(node, target, path)?;
+                self.progress.files.fetch_add(1, Ordering::Relaxed);
+                self.report.files += 1;
             }
             NodeKind::File => {
                 self.restore_file(node, target, path)?;

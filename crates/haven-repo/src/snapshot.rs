@@ -21,6 +21,15 @@ pub struct BackupSummary {
     pub bytes_written: u64,
     pub blobs_new: u64,
     pub duration_ms: u64,
+    /// Databases stored as a page-level base while a state folder was set.
+    #[serde(default)]
+    pub sqlite_bases: u64,
+    /// Databases stored as a row increment.
+    #[serde(default)]
+    pub sqlite_increments: u64,
+    /// Time spent reading rows and computing row increments, in milliseconds.
+    #[serde(default)]
+    pub sqlite_diff_ms: u64,
 }
 
 /// One backup: when, of what, and the root tree.

@@ -14,6 +14,10 @@ pub enum NodeKind {
     Socket,
     CharDevice,
     BlockDevice,
+    /// A SQLite database stored as a page-level base (`content` or `content_list`)
+    /// followed by row increments (`row_increments`). A separate kind, so a program
+    /// that predates row increments rejects the tree instead of restoring the base.
+    SqliteRows,
 }
 
 /// One directory entry with its metadata. Names and symlink targets are raw bytes.
@@ -53,6 +57,10 @@ pub struct Node {
     /// fit inline. A node has either this or `content`, never both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_list: Option<ObjectId>,
+    /// Row increment blobs of a [`NodeKind::SqliteRows`] database, oldest first, applied
+    /// in order to the page-level base.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_increments: Vec<ObjectId>,
     /// Tree blob of a directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree: Option<ObjectId>,
@@ -90,6 +98,12 @@ pub(crate) fn decode_tree(plaintext: &[u8]) -> Result<Tree, String> {
         {
             return Err(format!(
                 "entry name \"{}\" is not a single file name",
+                escape_name(name)
+            ));
+        }
+        if (node.kind == NodeKind::SqliteRows) == node.row_increments.is_empty() {
+            return Err(format!(
+                "entry \"{}\" has row increments that do not match its kind",
                 escape_name(name)
             ));
         }

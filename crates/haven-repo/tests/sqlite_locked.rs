@@ -49,6 +49,7 @@ fn options(timeout: Duration, locked: LockedPolicy) -> BackupOptions {
             busy_timeout: timeout,
             locked,
             temp_dir: None,
+            ..SqliteOptions::default()
         },
         ..quiet_options()
     }

@@ -135,6 +135,10 @@ fn summary_json(result: &BackupResult) -> serde_json::Value {
         "seconds": s.duration_ms as f64 / 1000.0,
         "adopted_packs": result.adopted_packs,
         "rescued_blobs": result.rescued_blobs,
+        "sqlite_bases": s.sqlite_bases,
+        "sqlite_increments": s.sqlite_increments,
+        "sqlite_diff_seconds": s.sqlite_diff_ms as f64 / 1000.0,
+        "sqlite_base_reasons": result.sqlite_bases,
         "problems": result.problems,
         "damaged": result.damaged,
     })
@@ -156,6 +160,20 @@ fn print_summary(result: &BackupResult) -> anyhow::Result<()> {
         bytes(s.bytes_written),
         s.duration_ms as f64 / 1000.0
     );
+    if s.sqlite_increments > 0 {
+        outln!(
+            "databases: {} stored as row increments, {} as page-level bases",
+            s.sqlite_increments,
+            s.sqlite_bases
+        );
+    }
+    for base in &result.sqlite_bases {
+        outln!(
+            "{}: stored as a page-level base: {}",
+            base.path,
+            base.reason.describe()
+        );
+    }
     if result.adopted_packs > 0 {
         outln!(
             "reused {} packs left by an interrupted backup",

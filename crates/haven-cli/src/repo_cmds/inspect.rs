@@ -84,7 +84,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     for entry in entries {
         let node = &entry.node;
         let kind = match node.kind {
-            NodeKind::File => '-',
+            NodeKind::File | NodeKind::SqliteRows => '-',
             NodeKind::Dir => 'd',
             NodeKind::Symlink => 'l',
             NodeKind::Fifo => 'p',

@@ -1,5 +1,6 @@
 //! `haven backup` options for SQLite databases.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -16,6 +17,20 @@ pub struct SqliteArgs {
     /// plain file with a warning, or leave it out and exit with status 3.
     #[arg(long, value_enum, default_value_t = LockedArg::Plain)]
     pub sqlite_locked: LockedArg,
+
+    /// Folder for the local row state of databases between backups, which lets a
+    /// backup store only the changed rows of each table [default:
+    /// $XDG_STATE_HOME/haven, or ~/.local/state/haven]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Store changed pages of every database, never row increments.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub no_row_increments: bool,
+
+    /// Row increments after a page-level base before the next base.
+    #[arg(long, value_name = "COUNT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_increments: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -33,7 +48,26 @@ impl SqliteArgs {
                 LockedArg::Fail => LockedPolicy::Fail,
             },
             temp_dir: None,
+            state_dir: self.state_dir(),
+            max_increments: self.max_increments as usize,
+            ..SqliteOptions::default()
         }
+    }
+
+    /// Returns the state folder, or `None` when row increments are off or no home
+    /// folder is known.
+    fn state_dir(&self) -> Option<PathBuf> {
+        if self.no_row_increments {
+            return None;
+        }
+        if let Some(dir) = &self.state_dir {
+            return Some(dir.clone());
+        }
+        let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(state_home) = non_empty("XDG_STATE_HOME") {
+            return Some(PathBuf::from(state_home).join("haven"));
+        }
+        non_empty("HOME").map(|home| PathBuf::from(home).join(".local/state/haven"))
     }
 }
 

@@ -33,14 +33,18 @@ impl Walker {
         let reusable = data
             .iter()
             .chain(&lists)
+            .chain(&previous.row_increments)
             .all(|id| self.repo.has_reusable_blob(id));
         if !reusable {
             return Ok(false);
         }
+        node.kind = previous.kind;
         node.content = previous.content.clone();
         node.content_list = previous.content_list;
+        node.row_increments = previous.row_increments.clone();
         self.pipeline.record_reused(&data);
         self.pipeline.record_reused(&lists);
+        self.pipeline.record_reused(&previous.row_increments);
         Ok(true)
     }
 

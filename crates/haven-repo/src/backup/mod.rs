@@ -2,6 +2,7 @@
 
 mod file_content;
 mod pipeline;
+mod sqlite_rows;
 mod walk;
 
 use std::collections::HashSet;
@@ -19,7 +20,8 @@ use crate::id::ObjectId;
 use crate::index::{self, BlobLocation, IndexFile, IndexedPack};
 use crate::pack::{self, PACK_PREFIX};
 use crate::snapshot::{self, BackupSummary, Snapshot};
-use crate::sqlite::SqliteOptions;
+use crate::sqlite::rows::{state_path, write_state};
+use crate::sqlite::{SqliteBase, SqliteOptions};
 use crate::tree::escape_name;
 use crate::Repository;
 
@@ -137,6 +139,9 @@ pub struct BackupResult {
     /// Blobs copied out of packs that a prune marked for deletion while the backup
     /// ran, so the snapshot does not depend on those packs.
     pub rescued_blobs: u64,
+    /// Databases stored as a page-level base while a state folder was set, with the
+    /// reason. Databases stored as row increments are counted in the summary.
+    pub sqlite_bases: Vec<SqliteBase>,
 }
 
 impl Repository {
@@ -211,6 +216,18 @@ impl Repository {
         self.storage
             .write(&snapshot::snapshot_path(&snapshot_id), bytes)
             .await?;
+        // Only now does the snapshot exist whose chains the states describe.
+        if let Some(state_dir) = &options.sqlite.state_dir {
+            for pending in &outcome.row_states {
+                let file = state_path(state_dir, &self.keys.row_hash, &pending.path);
+                if let Err(e) =
+                    write_state(&file, &self.keys.row_state, &pending.path, &pending.state)
+                {
+                    tracing::warn!(path = %display_path(&pending.path), state = %file.display(), error = %e,
+                        "writing the local row state failed; the next backup takes a page-level base");
+                }
+            }
+        }
         Ok(BackupResult {
             snapshot_id,
             snapshot,
@@ -218,6 +235,7 @@ impl Repository {
             damaged,
             adopted_packs,
             rescued_blobs: rescued.blobs,
+            sqlite_bases: outcome.sqlite_bases,
         })
     }
 
@@ -355,7 +373,7 @@ fn recorded_path(path: &Path, aliases: &[(PathBuf, PathBuf)]) -> Vec<u8> {
     recorded.as_os_str().as_bytes().to_vec()
 }
 
-fn now_ns() -> i64 {
+pub(super) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

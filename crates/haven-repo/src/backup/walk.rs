@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::pipeline::{PackerStats, Pipeline, PipelineLimits};
+use super::sqlite_rows::PendingState;
 use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
 use crate::chunker::Chunker;
 use crate::compress::is_compressed_format;
@@ -21,7 +22,8 @@ use crate::error::{RepoError, Result};
 use crate::id::{to_cbor, ObjectId};
 use crate::pack::BlobType;
 use crate::snapshot::BackupSummary;
-use crate::sqlite::Prepared;
+use crate::sqlite::rows::RowState;
+use crate::sqlite::{Prepared, SqliteBase};
 use crate::tree::{Node, NodeKind, Tree};
 use crate::Repository;
 
@@ -35,6 +37,10 @@ pub(super) struct WalkOutcome {
     pub packer: PackerStats,
     /// Every blob the snapshot references.
     pub used: HashSet<ObjectId>,
+    /// Local row states to write once the snapshot is saved.
+    pub row_states: Vec<PendingState>,
+    /// Databases stored as a page-level base while a state folder was set.
+    pub sqlite_bases: Vec<SqliteBase>,
 }
 
 pub(super) fn run(
@@ -66,6 +72,9 @@ pub(super) fn run(
         problems: Vec::new(),
         hard_links: HashMap::new(),
         sqlite_plain: HashSet::new(),
+        pending_row_state: None,
+        row_states: Vec::new(),
+        sqlite_bases: Vec::new(),
     };
     let mut nodes = Vec::new();
     for path in &paths {
@@ -84,6 +93,8 @@ pub(super) fn run(
         pipeline,
         summary,
         problems,
+        row_states,
+        sqlite_bases,
         ..
     } = walker;
     let (packer, used) = pipeline.finish()?;
@@ -93,6 +104,8 @@ pub(super) fn run(
         problems,
         packer,
         used,
+        row_states,
+        sqlite_bases,
     })
 }
 
@@ -100,15 +113,19 @@ pub(super) struct Walker {
     pub(super) repo: Repository,
     pub(super) handle: Handle,
     pub(super) pipeline: Pipeline,
-    options: BackupOptions,
+    pub(super) options: BackupOptions,
     progress: Arc<BackupProgress>,
-    summary: BackupSummary,
+    pub(super) summary: BackupSummary,
     problems: Vec<FileProblem>,
     /// Inline content and content list of files with several hard links, by
     /// (device, inode), so each is read once.
-    hard_links: HashMap<(u64, u64), (Vec<ObjectId>, Option<ObjectId>)>,
+    hard_links: HashMap<(u64, u64), Node>,
     /// SQLite databases stored as plain files: their sidecars are stored too.
     sqlite_plain: HashSet<PathBuf>,
+    /// Row state planned for the database being read, until its node is complete.
+    pub(super) pending_row_state: Option<RowState>,
+    pub(super) row_states: Vec<PendingState>,
+    pub(super) sqlite_bases: Vec<SqliteBase>,
 }
 
 impl Walker {
@@ -232,9 +249,11 @@ impl Walker {
     ) -> Result<bool> {
         let link_key = (node.device, node.inode);
         if node.links > 1 {
-            if let Some((content, list)) = self.hard_links.get(&link_key) {
-                node.content = content.clone();
-                node.content_list = *list;
+            if let Some(first) = self.hard_links.get(&link_key) {
+                node.kind = first.kind;
+                node.content = first.content.clone();
+                node.content_list = first.content_list;
+                node.row_increments = first.row_increments.clone();
                 return Ok(true);
             }
         }
@@ -247,7 +266,7 @@ impl Walker {
                 return Ok(true);
             }
         }
-        let Some(read) = self.read_file(path, before)? else {
+        let Some(read) = self.read_file(path, before, previous)? else {
             return Ok(false);
         };
         match previous {
@@ -269,7 +288,11 @@ impl Walker {
             node.ctime_ns = 0;
         }
         node.size = read.bytes;
-        self.store_content(path, node, read.content, previous)?;
+        match (read.increment, previous) {
+            (Some(increment), Some(parent)) => self.extend_chain(node, parent, increment)?,
+            _ => self.store_content(path, node, read.content, previous)?,
+        }
+        self.finish_row_state(path, node);
         self.remember_links(node);
         Ok(true)
     }
@@ -282,10 +305,8 @@ impl Walker {
 
     fn remember_links(&mut self, node: &Node) {
         if node.links > 1 {
-            self.hard_links.insert(
-                (node.device, node.inode),
-                (node.content.clone(), node.content_list),
-            );
+            self.hard_links
+                .insert((node.device, node.inode), node.clone());
         }
     }
 
@@ -297,7 +318,13 @@ impl Walker {
 
     /// Reads and chunks one file. Returns `None` (after recording a problem) if it
     /// vanished or could not be read.
-    fn read_file(&mut self, path: &Path, before: &Metadata) -> Result<Option<FileRead>> {
+    fn read_file(
+        &mut self,
+        path: &Path,
+        before: &Metadata,
+        previous: Option<&Node>,
+    ) -> Result<Option<FileRead>> {
+        self.pending_row_state = None;
         self.hook(path, HookPoint::BeforeOpen);
         let mut file = match File::open(path) {
             Ok(file) => file,
@@ -329,6 +356,19 @@ impl Walker {
         match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
             Prepared::NotDatabase => {}
             Prepared::Copy(copy) => {
+                if let Some(increment) = self.plan_database(path, &copy.path, previous)? {
+                    let bytes = copy
+                        .file
+                        .metadata()
+                        .map_err(|e| RepoError::io("read metadata of the copy of", path, e))?
+                        .len();
+                    return Ok(Some(FileRead {
+                        content: Vec::new(),
+                        bytes,
+                        changed_metadata: None,
+                        increment: Some(increment),
+                    }));
+                }
                 file = copy
                     .file
                     .try_clone()
@@ -389,6 +429,7 @@ impl Walker {
             content,
             bytes,
             changed_metadata: changed.then_some(after),
+            increment: None,
         }))
     }
 }
@@ -397,6 +438,8 @@ struct FileRead {
     content: Vec<ObjectId>,
     bytes: u64,
     changed_metadata: Option<Metadata>,
+    /// Row increment blob of a database whose chain the node extends.
+    increment: Option<ObjectId>,
 }
 
 /// Counts bytes read, for the summary and the progress display.
@@ -431,7 +474,7 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn is_unchanged(previous: &Node, current: &Node) -> bool {
-    previous.kind == NodeKind::File
+    matches!(previous.kind, NodeKind::File | NodeKind::SqliteRows)
         && previous.size == current.size
         && previous.mtime_ns == current.mtime_ns
         && previous.ctime_ns == current.ctime_ns
@@ -477,6 +520,7 @@ fn node_from_metadata(name: Vec<u8>, m: &Metadata) -> Node {
         link_target: Vec::new(),
         content: Vec::new(),
         content_list: None,
+        row_increments: Vec::new(),
         subtree: None,
     }
 }

@@ -146,6 +146,7 @@ impl Repository {
             let tree = self.load_tree(&tree_id).await.map_err(refuse_damage)?;
             for node in tree.nodes {
                 usage.used.extend(node.content.iter().copied());
+                usage.used.extend(node.row_increments.iter().copied());
                 if let Some(list) = node.content_list {
                     if lists_done.insert(list) {
                         let resolved =

@@ -30,7 +30,7 @@ pub(crate) enum Prepared {
 
 /// A consistent copy of a database in a temporary file, removed on drop.
 pub(crate) struct LiveCopy {
-    path: PathBuf,
+    pub path: PathBuf,
     /// The copy, positioned after `head`.
     pub file: File,
     /// The copy's first bytes: the database header.

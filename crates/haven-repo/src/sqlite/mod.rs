@@ -16,6 +16,7 @@
 
 mod copy;
 mod header;
+pub(crate) mod rows;
 mod sidecar;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub(crate) use copy::{prepare, Prepared};
 pub use header::{DatabaseHeader, SQLITE_MAGIC};
+pub use rows::{BaseReason, SqliteBase};
 pub(crate) use sidecar::{has_live_sidecar, main_database_of, remove_sidecars};
 
 /// What a backup does with a database that another process keeps locked for longer
@@ -45,6 +47,14 @@ pub struct SqliteOptions {
     pub locked: LockedPolicy,
     /// Folder for the temporary consistent copies; defaults to the system temporary folder.
     pub temp_dir: Option<PathBuf>,
+    /// Folder for the local row state between backups. With a state folder, a backup
+    /// after a page-level base stores only the changed rows of each database. Without
+    /// one, every backup stores changed pages.
+    pub state_dir: Option<PathBuf>,
+    /// Maximum row increments after one base before a backup takes a new base.
+    pub max_increments: usize,
+    /// Maximum age of a chain's base before a backup takes a new base.
+    pub max_chain_age: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -53,6 +63,9 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(10),
             locked: LockedPolicy::Plain,
             temp_dir: None,
+            state_dir: None,
+            max_increments: 30,
+            max_chain_age: Duration::from_secs(40 * 86_400),
         }
     }
 }

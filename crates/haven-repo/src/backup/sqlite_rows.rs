@@ -1,0 +1,163 @@
+//! Row increments of SQLite databases during a backup: planning each database copy,
+//! extending the parent's chain, and the local states written after the snapshot.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::display_path;
+use super::walk::Walker;
+use crate::error::Result;
+use crate::id::ObjectId;
+use crate::pack::BlobType;
+use crate::sqlite::rows::{chain_id, plan_rows, BaseReason, PlanInput, RowPlan, RowState};
+use crate::sqlite::SqliteBase;
+use crate::tree::{Node, NodeKind};
+
+/// A local row state to write once the snapshot is saved.
+pub(super) struct PendingState {
+    pub path: PathBuf,
+    pub state: RowState,
+}
+
+impl Walker {
+    /// Plans the database copied to `copy` when a state folder is set. Returns the
+    /// new increment blob when the backup stores one, or `None` to store pages.
+    pub(super) fn plan_database(
+        &mut self,
+        path: &Path,
+        copy: &Path,
+        previous: Option<&Node>,
+    ) -> Result<Option<ObjectId>> {
+        let Some(state_dir) = self.options.sqlite.state_dir.clone() else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let parent = self.extendable_parent(path, previous)?;
+        let keys = self.repo.keys.clone();
+        let state_name = self.recorded_path(path);
+        let input = PlanInput {
+            copy,
+            path: &state_name,
+            parent,
+            state_dir: &state_dir,
+            keys: &keys,
+            max_increments: self.options.sqlite.max_increments,
+            max_age: self.options.sqlite.max_chain_age,
+            now_ns: super::now_ns(),
+        };
+        let plan = plan_rows(&input);
+        let diff_ms = started.elapsed().as_millis() as u64;
+        self.summary.sqlite_diff_ms += diff_ms;
+        match plan {
+            RowPlan::Increment {
+                plaintext,
+                state,
+                changed_rows,
+            } => {
+                let size = plaintext.len();
+                let (id, _) = self.pipeline.save(BlobType::Data, plaintext, true)?;
+                tracing::info!(path = %display_path(path), changed_rows, size, diff_ms, "stored a row increment");
+                self.pending_row_state = Some(state);
+                self.summary.sqlite_increments += 1;
+                Ok(Some(id))
+            }
+            RowPlan::Base {
+                reason,
+                detail,
+                state,
+            } => {
+                let path_text = display_path(path);
+                if reason == BaseReason::NoState {
+                    tracing::info!(path = %path_text, "storing a page-level base: {}", reason.describe());
+                } else {
+                    tracing::warn!(path = %path_text, %detail, "storing a page-level base: {}", reason.describe());
+                }
+                self.pending_row_state = state;
+                self.summary.sqlite_bases += 1;
+                self.sqlite_bases.push(SqliteBase {
+                    path: path_text,
+                    reason,
+                    detail,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Returns the parent node whose chain an increment may extend, or why none.
+    fn extendable_parent<'a>(
+        &mut self,
+        path: &Path,
+        previous: Option<&'a Node>,
+    ) -> Result<std::result::Result<&'a Node, BaseReason>> {
+        let Some(parent) =
+            previous.filter(|p| matches!(p.kind, NodeKind::File | NodeKind::SqliteRows))
+        else {
+            return Ok(Err(BaseReason::NoParent));
+        };
+        let content = match self.handle.block_on(self.repo.file_content(parent)) {
+            Ok(content) => content,
+            Err(e) if e.is_damage() => {
+                tracing::warn!(path = %display_path(path), error = %e, "the parent's chain is damaged");
+                return Ok(Err(BaseReason::ChainNotReusable));
+            }
+            Err(e) => return Err(e),
+        };
+        let reusable = content
+            .data
+            .iter()
+            .chain(&content.lists)
+            .chain(&parent.row_increments)
+            .all(|id| self.repo.has_reusable_blob(id));
+        Ok(if reusable {
+            Ok(parent)
+        } else {
+            Err(BaseReason::ChainNotReusable)
+        })
+    }
+
+    /// Gives `node` the parent's base and increments followed by `increment`.
+    pub(super) fn extend_chain(
+        &mut self,
+        node: &mut Node,
+        parent: &Node,
+        increment: ObjectId,
+    ) -> Result<()> {
+        let content = self.handle.block_on(self.repo.file_content(parent))?;
+        self.pipeline.record_reused(&content.data);
+        self.pipeline.record_reused(&content.lists);
+        self.pipeline.record_reused(&parent.row_increments);
+        node.kind = NodeKind::SqliteRows;
+        node.content = parent.content.clone();
+        node.content_list = parent.content_list;
+        node.row_increments = parent.row_increments.clone();
+        node.row_increments.push(increment);
+        Ok(())
+    }
+
+    /// Returns the path the snapshot records for `path`, which names its local state,
+    /// so a database imported through a new temporary folder each time keeps its chain.
+    fn recorded_path(&self, path: &Path) -> PathBuf {
+        for (source, recorded) in &self.options.recorded_paths {
+            let Ok(source) = std::path::absolute(source) else {
+                continue;
+            };
+            if let Ok(rest) = path.strip_prefix(&source) {
+                return recorded.join(rest);
+            }
+        }
+        path.to_path_buf()
+    }
+
+    /// Ties the state planned for this file to the chain `node` now ends in.
+    pub(super) fn finish_row_state(&mut self, path: &Path, node: &Node) {
+        if let Some(mut state) = self.pending_row_state.take() {
+            state.chain = chain_id(node);
+            state.increments = node.row_increments.len() as u32;
+            self.row_states.push(PendingState {
+                path: self.recorded_path(path),
+                state,
+            });
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Applying a chain of increments to a restored page-level base, and checking the
+//! result against the last increment.
+
+use std::path::Path;
+
+use haven_crypto::SecretKey;
+use rusqlite::{params_from_iter, Connection};
+
+use super::increment::{scan_database, Increment, TableChange};
+use super::schema::{quote, read_schema, sql_error, RowKey, Schema, TableInfo};
+
+/// Why a chain could not be applied: the increment (0-based) when one is to blame,
+/// and what failed.
+#[derive(Debug)]
+pub(crate) struct ApplyError {
+    pub increment: Option<usize>,
+    pub reason: String,
+}
+
+impl ApplyError {
+    fn at(increment: usize, reason: impl Into<String>) -> Self {
+        Self {
+            increment: Some(increment),
+            reason: reason.into(),
+        }
+    }
+
+    fn whole(reason: impl Into<String>) -> Self {
+        Self {
+            increment: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Applies `increments` in order to the database at `path`, rebuilds the derivable
+/// full-text indexes, and checks integrity, row counts and table hashes.
+pub(crate) fn apply_chain(
+    path: &Path,
+    increments: &[Increment],
+    hash_key: &SecretKey,
+) -> Result<(), ApplyError> {
+    let Some(last) = increments.last() else {
+        return Err(ApplyError::whole("the chain has no increments"));
+    };
+    let mut conn = Connection::open(path).map_err(|e| ApplyError::whole(sql_error(e)))?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(|e| ApplyError::whole(sql_error(e)))?;
+    let schema = read_schema(&conn).map_err(ApplyError::whole)?;
+    for (number, increment) in increments.iter().enumerate() {
+        if increment.schema != schema.fingerprint {
+            return Err(ApplyError::at(
+                number,
+                "it was made for another database schema than the base",
+            ));
+        }
+    }
+    apply_in_transaction(&mut conn, &schema, increments)?;
+    verify(&conn, &schema, last, hash_key)
+        .map_err(|reason| ApplyError::at(increments.len() - 1, reason))?;
+    conn.close()
+        .map_err(|(_, e)| ApplyError::whole(sql_error(e)))
+}
+
+fn apply_in_transaction(
+    conn: &mut Connection,
+    schema: &Schema,
+    increments: &[Increment],
+) -> Result<(), ApplyError> {
+    let whole = |e: rusqlite::Error| ApplyError::whole(sql_error(e));
+    let transaction = conn.transaction().map_err(whole)?;
+    // Triggers would fire again for rows the increment already contains in their
+    // final form, so they are dropped while it applies and created again after.
+    let triggers: Vec<(String, String)> = {
+        let mut statement = transaction
+            .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")
+            .map_err(whole)?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(whole)?;
+        rows.collect::<Result<_, _>>().map_err(whole)?
+    };
+    for (name, _) in &triggers {
+        transaction
+            .execute_batch(&format!("DROP TRIGGER {}", quote(name)))
+            .map_err(whole)?;
+    }
+    for (number, increment) in increments.iter().enumerate() {
+        for change in &increment.tables {
+            let table = schema
+                .tables
+                .iter()
+                .find(|t| t.name == change.name)
+                .ok_or_else(|| {
+                    ApplyError::at(
+                        number,
+                        format!("the database has no table {:?}", change.name),
+                    )
+                })?;
+            apply_table(&transaction, table, change).map_err(|reason| {
+                ApplyError::at(number, format!("table {:?}: {reason}", change.name))
+            })?;
+        }
+    }
+    for (_, sql) in &triggers {
+        transaction.execute_batch(sql).map_err(whole)?;
+    }
+    transaction.commit().map_err(whole)
+}
+
+fn apply_table(conn: &Connection, table: &TableInfo, change: &TableChange) -> Result<(), String> {
+    let mut columns: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
+    let key_columns: Vec<String> = match &table.key {
+        RowKey::Rowid(alias) => {
+            columns.insert(0, alias.clone());
+            vec![alias.clone()]
+        }
+        RowKey::PrimaryKey(positions) => positions
+            .iter()
+            .map(|p| quote(&table.columns[*p]))
+            .collect(),
+    };
+    let condition: Vec<String> = key_columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ?{}", i + 1))
+        .collect();
+    let mut delete = conn
+        .prepare(&format!(
+            "DELETE FROM {} WHERE {}",
+            quote(&table.name),
+            condition.join(" AND ")
+        ))
+        .map_err(sql_error)?;
+    for key in &change.deleted {
+        if key.len() != key_columns.len() {
+            return Err(format!(
+                "a deleted key has {} values, not {}",
+                key.len(),
+                key_columns.len()
+            ));
+        }
+        delete.execute(params_from_iter(key)).map_err(sql_error)?;
+    }
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let mut upsert = conn
+        .prepare(&format!(
+            "INSERT OR REPLACE INTO {}({}) VALUES({})",
+            quote(&table.name),
+            columns.join(", "),
+            placeholders.join(", ")
+        ))
+        .map_err(sql_error)?;
+    for row in &change.upserted {
+        if row.len() != columns.len() {
+            return Err(format!(
+                "an upserted row has {} values, not {}",
+                row.len(),
+                columns.len()
+            ));
+        }
+        upsert.execute(params_from_iter(row)).map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the derivable full-text indexes, then checks the database's integrity and
+/// every table's row count and hash against `last`.
+fn verify(
+    conn: &Connection,
+    schema: &Schema,
+    last: &Increment,
+    hash_key: &SecretKey,
+) -> Result<(), String> {
+    for table in &schema.rebuilt {
+        let name = quote(&table.name);
+        conn.execute_batch(&format!("INSERT INTO {name}({name}) VALUES('rebuild')"))
+            .map_err(|e| {
+                format!(
+                    "rebuilding the full-text index {:?} failed: {}",
+                    table.name,
+                    sql_error(e)
+                )
+            })?;
+    }
+    let problems: Vec<String> = {
+        let mut statement = conn.prepare("PRAGMA integrity_check").map_err(sql_error)?;
+        let rows = statement
+            .query_map([], |row| row.get(0))
+            .map_err(sql_error)?;
+        rows.collect::<Result<_, _>>().map_err(sql_error)?
+    };
+    if problems != ["ok"] {
+        return Err(format!("integrity_check failed: {}", problems.join("; ")));
+    }
+    for table in &schema.rebuilt {
+        let name = quote(&table.name);
+        conn.execute_batch(&format!(
+            "INSERT INTO {name}({name}) VALUES('integrity-check')"
+        ))
+        .map_err(|e| {
+            format!(
+                "the full-text index {:?} failed its integrity check: {}",
+                table.name,
+                sql_error(e)
+            )
+        })?;
+    }
+    let (tables, _) = scan_database(conn, schema, hash_key, None).map_err(String::from)?;
+    if tables.len() != last.tables.len() {
+        return Err(format!(
+            "the database has {} tables, the increment {}",
+            tables.len(),
+            last.tables.len()
+        ));
+    }
+    for (rows, expected) in tables.iter().zip(&last.tables) {
+        if rows.name != expected.name {
+            return Err(format!(
+                "table {:?} is not the increment's table {:?}",
+                rows.name, expected.name
+            ));
+        }
+        let count = rows.rows.len() as u64;
+        if count != expected.rows || rows.hash() != expected.hash {
+            return Err(format!(
+                "table {:?} has {count} rows that do not match the increment's {} rows and table hash",
+                rows.name, expected.rows
+            ));
+        }
+    }
+    Ok(())
+}

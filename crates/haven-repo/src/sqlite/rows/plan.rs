@@ -1,0 +1,142 @@
+//! Deciding between a row increment and a page-level base for one database copy.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::increment::{scan_database, MAX_INCREMENT_BYTES};
+use super::scan::ScanError;
+use super::schema::{read_schema, sql_error};
+use super::state::{chain_id, read_state, state_path, RowState, StateProblem};
+use super::BaseReason;
+use crate::id::to_cbor;
+use crate::keys::KeySet;
+use crate::tree::Node;
+
+/// What a backup needs to plan one database.
+pub(crate) struct PlanInput<'a> {
+    /// The consistent copy to read.
+    pub copy: &'a Path,
+    /// The database's path in the backup set, which names its state.
+    pub path: &'a Path,
+    /// The parent snapshot's node for the database when its chain can be extended.
+    pub parent: Result<&'a Node, BaseReason>,
+    pub state_dir: &'a Path,
+    pub keys: &'a KeySet,
+    pub max_increments: usize,
+    pub max_age: Duration,
+    pub now_ns: i64,
+}
+
+/// The outcome of planning one database.
+pub(crate) enum RowPlan {
+    /// Store this increment plaintext after the parent's chain.
+    Increment {
+        plaintext: Vec<u8>,
+        /// The state to write once the snapshot is saved; its chain is set by then.
+        state: RowState,
+        changed_rows: u64,
+    },
+    /// Store the pages. `state` is the new chain's state, or `None` when the rows
+    /// could not be read.
+    Base {
+        reason: BaseReason,
+        detail: String,
+        state: Option<RowState>,
+    },
+}
+
+/// Plans the backup of one database copy: an increment when the local state
+/// matches the parent's chain, otherwise a base with the reason.
+pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
+    let conn = match Connection::open_with_flags(
+        input.copy,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(conn) => conn,
+        Err(e) => return failed(sql_error(e)),
+    };
+    let schema = match read_schema(&conn) {
+        Ok(schema) => schema,
+        Err(e) => return failed(e),
+    };
+    let base = |reason: BaseReason, detail: String| match scan_database(
+        &conn,
+        &schema,
+        &input.keys.row_hash,
+        None,
+    ) {
+        Ok((tables, _)) => RowPlan::Base {
+            reason,
+            detail,
+            state: Some(RowState::new(schema.fingerprint, input.now_ns, tables)),
+        },
+        Err(e) => failed(e.into()),
+    };
+    let file = state_path(input.state_dir, &input.keys.row_hash, input.path);
+    let old = match read_state(&file, &input.keys.row_state, input.path) {
+        Ok(state) => state,
+        Err(problem) => {
+            let (reason, detail) = match problem {
+                StateProblem::Missing => (BaseReason::NoState, String::new()),
+                StateProblem::Unreadable(e) => (BaseReason::StateUnreadable, e),
+                StateProblem::Damaged => (BaseReason::StateDamaged, String::new()),
+                StateProblem::Invalid(e) => (BaseReason::StateInvalid, e),
+            };
+            return base(reason, detail);
+        }
+    };
+    let parent = match input.parent {
+        Ok(parent) => parent,
+        Err(reason) => return base(reason, String::new()),
+    };
+    if old.schema != schema.fingerprint {
+        return base(BaseReason::SchemaChanged, String::new());
+    }
+    if old.chain != chain_id(parent) {
+        return base(BaseReason::ChainMismatch, String::new());
+    }
+    if parent.row_increments.len() >= input.max_increments {
+        return base(
+            BaseReason::ChainLength,
+            format!("{} increments", parent.row_increments.len()),
+        );
+    }
+    let age = Duration::from_nanos(input.now_ns.saturating_sub(old.base_time_ns).max(0) as u64);
+    if age >= input.max_age {
+        return base(BaseReason::ChainAge, format!("{} s", age.as_secs()));
+    }
+    let (tables, increment) =
+        match scan_database(&conn, &schema, &input.keys.row_hash, Some(&old.tables)) {
+            Ok((tables, Some(increment))) => (tables, increment),
+            Ok((_, None)) => unreachable!("a scan against a previous state returns an increment"),
+            Err(ScanError::TooLarge) => {
+                let detail = format!("more than {MAX_INCREMENT_BYTES} bytes of changed rows");
+                return base(BaseReason::IncrementTooLarge, detail);
+            }
+            Err(ScanError::Failed(e)) => return failed(e),
+        };
+    let plaintext = to_cbor(&increment);
+    if plaintext.len() > MAX_INCREMENT_BYTES {
+        return base(
+            BaseReason::IncrementTooLarge,
+            format!("{} bytes", plaintext.len()),
+        );
+    }
+    let mut state = RowState::new(schema.fingerprint, old.base_time_ns, tables);
+    state.increments = old.increments + 1;
+    RowPlan::Increment {
+        plaintext,
+        state,
+        changed_rows: increment.changed_rows(),
+    }
+}
+
+fn failed(detail: String) -> RowPlan {
+    RowPlan::Base {
+        reason: BaseReason::DiffFailed,
+        detail,
+        state: None,
+    }
+}
