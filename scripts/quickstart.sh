@@ -80,10 +80,13 @@ HAVEN_PASSWORD_FILE="$password_file" "$haven" init --repo "$work/repo" \
     --account alice
 
 step "Back up the chat data"
-"$haven" backup --repo "$work/repo" --key-file "$work/phone.key" "$work/phone"
+# The row state that lets later backups store only changed rows lives on the phone.
+"$haven" backup --repo "$work/repo" --key-file "$work/phone.key" \
+    --state-dir "$work/phone-state" "$work/phone"
 
-step "Lose the phone: delete the local key file"
+step "Lose the phone: delete the local key file and row state"
 rm "$work/phone.key"
+rm -rf "$work/phone-state"
 
 step "Recover the key on a new phone with the password"
 "$haven" key recover --repo "$work/repo" --key-file "$work/new-phone.key" \

@@ -41,6 +41,7 @@ fn interrupt_backup(env: &Env, source: &Path, tmp: &Path, signal: &str) -> (Opti
         .args(["--key-file", env.key_file.to_str().unwrap()])
         .arg(source)
         .env("TMPDIR", tmp)
+        .env("XDG_STATE_HOME", env.path("state-home"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -97,6 +98,7 @@ fn signals_remove_sqlite_copy() {
         .args(["--key-file", env.key_file.to_str().unwrap()])
         .arg(&source)
         .env("TMPDIR", &tmp)
+        .env("XDG_STATE_HOME", env.path("state-home"))
         .output()
         .unwrap();
     assert_success(&out);

@@ -185,6 +185,8 @@ impl Machine {
     pub fn haven(&self) -> Command {
         let mut command = haven();
         command.env("HAVEN_VAULT_TOKEN", &self.token);
+        // Keeps the backup's row state (default under XDG_STATE_HOME) in this machine.
+        command.env("XDG_STATE_HOME", self.path("state-home"));
         command
     }
 
