@@ -82,6 +82,11 @@ pub const TARGETS: &[Target] = &[
         keyless: false,
     },
     Target {
+        name: "repo_row_increment_plain",
+        run: repo::row_increment_plain,
+        keyless: false,
+    },
+    Target {
         name: "repo_snapshot",
         run: repo::snapshot,
         keyless: true,

@@ -57,6 +57,10 @@ pub fn content_list_plain(data: &[u8]) {
     let _ = fuzzing::content_list_plaintext(data);
 }
 
+pub fn row_increment_plain(data: &[u8]) {
+    let _ = fuzzing::row_increment_plaintext(data);
+}
+
 /// A restore joins every name to a folder, so an accepted tree must contain only
 /// single, sorted path components.
 fn check_tree_names(tree: &haven_repo::Tree) {

@@ -87,6 +87,7 @@ fn repo_samples_decode_under_test_keys() {
             "repo_tree" => f::tree_object(&keys, &input).map(drop),
             "repo_tree_plain" => f::tree_plaintext(&input).map(drop),
             "repo_content_list_plain" => f::content_list_plaintext(&input).map(drop),
+            "repo_row_increment_plain" => f::row_increment_plaintext(&input),
             "repo_snapshot" => f::snapshot_object(&keys, &input).map(drop),
             "repo_snapshot_plain" => f::snapshot_plaintext(&keys, &input).map(drop),
             _ => continue,

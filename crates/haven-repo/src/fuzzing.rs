@@ -226,6 +226,57 @@ pub fn content_list_plaintext(plaintext: &[u8]) -> Result<usize, String> {
     apply_chain(&chain).map(|ids| ids.len())
 }
 
+/// Tables of the database that [`row_increment_plaintext`] applies increments to: a
+/// rowid table, a WITHOUT ROWID table, a table without a declared key, an external
+/// content full-text table and a trigger, with a few rows.
+pub(crate) const ROW_FUZZ_SCHEMA: &str = "
+    CREATE TABLE chat(id INTEGER PRIMARY KEY, title TEXT, body BLOB);
+    CREATE TABLE member(chat INTEGER, user TEXT, role TEXT, PRIMARY KEY(chat, user))
+        WITHOUT ROWID;
+    CREATE TABLE log(at INTEGER, text TEXT);
+    CREATE VIRTUAL TABLE chat_fts USING fts5(title, content='chat', content_rowid='id');
+    CREATE TRIGGER chat_added AFTER INSERT ON chat BEGIN
+        INSERT INTO log VALUES (new.id, new.title);
+    END;
+    INSERT INTO chat VALUES (1, 'hello', x'00'), (2, NULL, NULL);
+    INSERT INTO member VALUES (1, 'a', 'admin');
+    INSERT INTO chat_fts(chat_fts) VALUES ('rebuild');
+";
+
+/// Decodes `plaintext` as a row increment and applies it, as a restore does, to a
+/// small database in memory with every kind of table. The increment's schema
+/// fingerprint is replaced by the database's, so any input reaches the row writes.
+/// Returns the error a restore would report.
+pub fn row_increment_plaintext(plaintext: &[u8]) -> Result<(), String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use crate::sqlite::rows::{apply_chain, read_schema, Increment, INCREMENT_VERSION};
+
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut increment: Increment = crate::id::from_cbor(plaintext)?;
+    if increment.version != INCREMENT_VERSION {
+        return Err(format!(
+            "unsupported increment version {}",
+            increment.version
+        ));
+    }
+    // A named in-memory database lives while one connection to it is open.
+    let name = format!(
+        "file:haven-fuzz-rows-{}-{}?mode=memory&cache=shared",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let holder = rusqlite::Connection::open(&name).map_err(|e| e.to_string())?;
+    holder
+        .execute_batch(ROW_FUZZ_SCHEMA)
+        .map_err(|e| e.to_string())?;
+    increment.schema = read_schema(&holder)?.fingerprint.to_vec();
+    let hash_key = SecretKey::from_bytes(MASTER_KEY);
+    let result = apply_chain(std::path::Path::new(&name), &[increment], &hash_key);
+    drop(holder);
+    result.map_err(|e| e.reason)
+}
+
 /// Seals a tree as a blob under the test keys: `id || sealed blob`, the input form of
 /// [`tree_object`].
 pub fn seal_tree(keys: &TestKeys, tree: &Tree) -> Vec<u8> {

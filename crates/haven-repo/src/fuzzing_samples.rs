@@ -35,6 +35,7 @@ pub(crate) fn sample_inputs(keys: &KeySet) -> Vec<(&'static str, Vec<u8>)> {
     out.push(("repo_tree_plain", tree_plain));
     out.push(("repo_tree_plain", to_cbor(&Tree::default())));
     content_lists(&mut out);
+    out.push(("repo_row_increment_plain", row_increment()));
     let index = IndexFile { packs };
     out.push(("repo_index_plain", to_cbor(&index)));
     out.push(("repo_index", encode_index(keys, &index).1));
@@ -225,4 +226,27 @@ fn content_lists(out: &mut Vec<(&'static str, Vec<u8>)>) {
     };
     out.push(("repo_content_list_plain", to_cbor(&full)));
     out.push(("repo_content_list_plain", to_cbor(&delta)));
+}
+
+/// Returns a real increment: the fuzz database's rows scanned, changed in every table,
+/// and scanned again.
+fn row_increment() -> Vec<u8> {
+    use crate::sqlite::rows::{read_schema, scan_database};
+
+    let conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
+    conn.execute_batch(crate::fuzzing::ROW_FUZZ_SCHEMA)
+        .expect("fuzz schema");
+    let schema = read_schema(&conn).expect("fuzz schema reads");
+    let key = SecretKey::from_bytes(MASTER_KEY);
+    let (before, _) = scan_database(&conn, &schema, &key, None).expect("first scan");
+    conn.execute_batch(
+        "INSERT INTO chat VALUES (3, 'new chat', x'0102');
+         UPDATE chat SET title = 'renamed' WHERE id = 1;
+         DELETE FROM chat WHERE id = 2;
+         INSERT INTO member VALUES (3, 'b', NULL);
+         INSERT INTO chat_fts(chat_fts) VALUES ('rebuild');",
+    )
+    .expect("changes");
+    let (_, increment) = scan_database(&conn, &schema, &key, Some(&before)).expect("second scan");
+    to_cbor(&increment.expect("an increment against the first scan"))
 }

@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    (haven_fuzzing::target("repo_row_increment_plain").expect("listed target").run)(data);
+});
