@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{new_repo, quiet_options};
-use haven_chatgen::{check_writer_log, GenerateOptions, JournalMode};
+use haven_chatgen::{GenerateOptions, JournalMode};
 use haven_repo::{BackupOptions, HookPoint};
-use sqlite_support::{integrity_check, restore_into, LiveWriter};
+use sqlite_support::{assert_writer_prefix, restore_into, LiveWriter};
 
 async fn backup_during_writes(journal: JournalMode) {
     let t = new_repo().await;
@@ -64,20 +64,7 @@ async fn backup_during_writes(journal: JournalMode) {
         "sidecars are not part of the snapshot"
     );
     let db = databases.join("msgstore.db");
-    assert_eq!(integrity_check(&db), "ok");
-    let log = check_writer_log(&db)
-        .expect("the restored database holds a prefix of the writer's transactions");
-    assert!(
-        log.transactions >= before + 5,
-        "restored {} transactions, but {} were committed before the copy began",
-        log.transactions,
-        before + 5
-    );
-    assert!(
-        log.transactions <= after,
-        "restored {} transactions, but only {after} were committed when the backup ended",
-        log.transactions
-    );
+    assert_writer_prefix(&db, before + 5, after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,10 @@ mod sqlite_support;
 use std::path::Path;
 use std::sync::Arc;
 
-use haven_chatgen::{check_writer_log, GenerateOptions, JournalMode};
+use haven_chatgen::{GenerateOptions, JournalMode};
 use haven_repo::{BackupOptions, HookPoint};
 use rows_support::rows_options;
-use sqlite_support::{integrity_check, restore_into, LiveWriter};
+use sqlite_support::{assert_writer_prefix, restore_into, LiveWriter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_writer_increment_is_prefix() {
@@ -86,18 +86,5 @@ async fn live_writer_increment_is_prefix() {
     assert!(third.snapshot.summary.sqlite_increments >= 1);
     let target = restore_into(&t.repo, &third.snapshot_id, &t.dir.path().join("restored")).await;
     let db = target.join("app/databases/msgstore.db");
-    assert_eq!(integrity_check(&db), "ok");
-    let log = check_writer_log(&db)
-        .expect("the restored database holds a prefix of the writer's transactions");
-    assert!(
-        log.transactions >= before + 5,
-        "restored {} transactions, but {} were committed before the copy began",
-        log.transactions,
-        before + 5
-    );
-    assert!(
-        log.transactions <= after,
-        "restored {} transactions, but only {after} were committed when the backup ended",
-        log.transactions
-    );
+    assert_writer_prefix(&db, before + 5, after);
 }

@@ -11,6 +11,25 @@ use haven_chatgen::{JournalMode, WriteOptions};
 use haven_repo::{ObjectId, Repository, RestoreOptions};
 use rusqlite::{Connection, OpenFlags};
 
+/// Checks that the restored database at `path` is intact and holds a prefix of a
+/// live writer's transactions: at least `at_least` (committed before the copy
+/// began) and at most `at_most` (committed when the backup ended).
+pub fn assert_writer_prefix(path: &Path, at_least: u64, at_most: u64) {
+    assert_eq!(integrity_check(path), "ok");
+    let log = haven_chatgen::check_writer_log(path)
+        .expect("the restored database holds a prefix of the writer's transactions");
+    assert!(
+        log.transactions >= at_least,
+        "restored {} transactions, but {at_least} were committed before the copy began",
+        log.transactions
+    );
+    assert!(
+        log.transactions <= at_most,
+        "restored {} transactions, but only {at_most} were committed when the backup ended",
+        log.transactions
+    );
+}
+
 /// Returns the result of `PRAGMA integrity_check` on the database at `path`.
 pub fn integrity_check(path: &Path) -> String {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
