@@ -101,7 +101,7 @@ init_repo() {
 backup_cmd() {
     local tool=$1 repo=$2 source=$3 name=$4
     case $tool in
-        haven) echo "$HAVEN" backup --repo "$repo" --key-file "$repo.key" "$source" ;;
+        haven) echo "$HAVEN" backup --repo "$repo" --key-file "$repo.key" --state-dir "$repo.state" "$source" ;;
         restic) echo restic backup --repo "$repo" -q "$source" ;;
         rustic) echo "$RUSTIC_BIN" backup -r "$repo" "$source" ;;
         borg) echo borg create --compression zstd,3 "$repo::$name" "$source" ;;
@@ -215,7 +215,8 @@ disk=$(dd if="$WORK/random.bin" of=/dev/null bs=1M 2>&1 | awk '/copied/ {print $
 echo "disk_read $disk" >>"$LIMITS"
 mkdir -p "$WORK/raw" && head -c "$((RAW_MB * 1000000))" /dev/urandom >"$WORK/raw/media.bin"
 init_repo haven "$WORK/repo-raw"
-raw=$(measure "$HAVEN" backup --repo "$WORK/repo-raw" --key-file "$WORK/repo-raw.key" "$WORK/raw")
+raw=$(measure "$HAVEN" backup --repo "$WORK/repo-raw" --key-file "$WORK/repo-raw.key" \
+    --state-dir "$WORK/repo-raw.state" "$WORK/raw")
 echo "haven_raw $raw $(stat -c %s "$WORK/raw/media.bin")" >>"$LIMITS"
 
 echo "== results (median of $RUNS runs)"
