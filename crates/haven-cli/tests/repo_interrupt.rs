@@ -69,6 +69,9 @@ fn killed_backups_leave_a_consistent_repository() {
     }
     let repo = env.repo.to_str().unwrap().to_string();
     let key_file = env.key_file.to_str().unwrap().to_string();
+    // A killed backup cannot remove its scratch folder, so it goes in the test's.
+    let scratch = env.path("tmp");
+    std::fs::create_dir(&scratch).unwrap();
 
     let mut snapshots_before = snapshot_count(&env);
     for run in 0..KILL_RUNS {
@@ -81,6 +84,7 @@ fn killed_backups_leave_a_consistent_repository() {
                 &key_file,
                 source.to_str().unwrap(),
             ])
+            .env("TMPDIR", &scratch)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -86,7 +86,11 @@ fn killed_s3_backup_resumes_without_reuploading() {
     ];
 
     let data = server.dir.path().join(BUCKET).join("resume/data");
+    // A killed backup cannot remove its scratch folder, so it goes in the test's.
+    let scratch = work.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
     let mut child = haven(&backup)
+        .env("TMPDIR", &scratch)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
