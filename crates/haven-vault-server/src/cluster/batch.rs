@@ -16,10 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::types::{Batch, NodeId, Proposal, Raft, Replies, Reply};
 
-/// Most changes in one log entry.
+/// Maximum number of changes in one log entry.
 pub const MAX_BATCH: usize = 256;
 
-/// Why a batch was not committed on this node. Every change of the batch gets it.
+/// Failure to commit a batch on this node, returned to every change of the batch.
 #[derive(Clone, Debug)]
 pub enum Failure {
     /// Another node leads; the change should go there.
@@ -27,8 +27,8 @@ pub enum Failure {
     NoLeader,
     /// No majority committed the entry within the commit timeout.
     Timeout,
-    /// Raft refused the entry; the message says why.
-    Refused(String),
+    /// Raft rejected the entry, for the reason in the message.
+    Rejected(String),
 }
 
 struct Pending {
@@ -52,7 +52,7 @@ impl Batcher {
     /// Proposes one change and returns its reply once its entry is applied here.
     pub async fn propose(&self, proposal: Proposal) -> Result<Reply, Failure> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || Failure::Refused("the Raft node is shutting down".into());
+        let stopped = || Failure::Rejected("the Raft node is shutting down".into());
         self.sender
             .send(Pending { proposal, reply })
             .await
@@ -78,13 +78,22 @@ async fn run(raft: Raft, node_id: NodeId, timeout: Duration, mut queue: mpsc::Re
         let results = match commit(&raft, node_id, timeout, Batch { changes }).await {
             Ok(Replies(results)) if results.len() == count => results.into_iter().map(Ok).collect(),
             Ok(Replies(results)) => {
-                let failure = Failure::Refused(format!(
+                let failure = Failure::Rejected(format!(
                     "the state machine returned {} replies for an entry of {count} changes",
                     results.len()
                 ));
                 vec![Err(failure); count]
             }
-            Err(failure) => vec![Err(failure); count],
+            Err(failure) => {
+                if !matches!(failure, Failure::Leader(..)) {
+                    tracing::warn!(
+                        ?failure,
+                        changes = count,
+                        "a batch of changes was not committed"
+                    );
+                }
+                vec![Err(failure); count]
+            }
         };
         for (reply, result) in replies.into_iter().zip(results) {
             // A caller that gave up (its request was dropped) no longer listens.
@@ -108,6 +117,6 @@ async fn commit(
                 _ => Err(Failure::NoLeader),
             }
         }
-        Ok(Err(error)) => Err(Failure::Refused(error.to_string())),
+        Ok(Err(error)) => Err(Failure::Rejected(error.to_string())),
     }
 }

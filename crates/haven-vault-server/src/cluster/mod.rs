@@ -212,7 +212,7 @@ impl Cluster {
                 Failure::Leader(id, node) => Forward::To(id, node),
                 Failure::NoLeader => Forward::Fail(no_leader()),
                 Failure::Timeout => Forward::Fail(not_committed(self.config.commit_timeout)),
-                Failure::Refused(reason) => Forward::Fail(StoreError::Unavailable(format!(
+                Failure::Rejected(reason) => Forward::Fail(StoreError::Unavailable(format!(
                     "the change was not committed: {reason}; retry on another vault node"
                 ))),
             })
