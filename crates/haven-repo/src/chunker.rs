@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use fastcdc::v2020::{Normalization, StreamCDC};
+use fastcdc::v2020::{FastCDC, Normalization};
 
 use crate::config::RepoConfig;
 
@@ -21,7 +21,7 @@ pub fn sqlite_page_size(head: &[u8]) -> Option<usize> {
 
 /// Yields a file's chunks in order.
 pub(crate) enum Chunker<R: Read> {
-    ContentDefined(StreamCDC<R>),
+    ContentDefined(ContentDefined<R>),
     Fixed { source: R, size: usize, done: bool },
 }
 
@@ -34,25 +34,14 @@ impl<R: Read> Chunker<R> {
                 size,
                 done: false,
             },
-            None => Chunker::ContentDefined(StreamCDC::with_level_and_seed(
-                source,
-                config.chunk_min,
-                config.chunk_avg,
-                config.chunk_max,
-                Normalization::Level1,
-                seed,
-            )),
+            None => Chunker::ContentDefined(ContentDefined::new(source, config, seed)),
         }
     }
 
     /// Returns the next chunk, or `None` at end of file.
     pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
         match self {
-            Chunker::ContentDefined(cdc) => match cdc.next() {
-                None => Ok(None),
-                Some(Ok(chunk)) => Ok(Some(chunk.data)),
-                Some(Err(e)) => Err(e.into()),
-            },
+            Chunker::ContentDefined(cdc) => cdc.next_chunk(),
             Chunker::Fixed { source, size, done } => {
                 if *done {
                     return Ok(None);
@@ -74,5 +63,174 @@ impl<R: Read> Chunker<R> {
                 Ok((!page.is_empty()).then_some(page))
             }
         }
+    }
+}
+
+/// FastCDC over a buffer that holds up to two maximum-size chunks.
+///
+/// The cut points are those of `fastcdc::v2020::StreamCDC` with the same settings: a
+/// cut is searched only once the buffer holds a whole maximum-size chunk or the rest
+/// of the file. `StreamCDC` zeroes a buffer of the maximum chunk size for every file
+/// and shifts it after every chunk; on a folder of small files that memory traffic
+/// took two thirds of a backup's CPU time. Here the buffer grows only as far as the
+/// file needs, and the bytes left over are moved to its front once per refill.
+pub(crate) struct ContentDefined<R: Read> {
+    source: R,
+    buffer: Vec<u8>,
+    /// Offset in `buffer` of the next chunk's first byte.
+    start: usize,
+    eof: bool,
+    min: u32,
+    avg: u32,
+    max: u32,
+    seed: u64,
+}
+
+/// First allocation of a chunker's buffer; it doubles from there as a file needs.
+const INITIAL_BUFFER: usize = 64 * 1024;
+
+impl<R: Read> ContentDefined<R> {
+    fn new(source: R, config: &RepoConfig, seed: u64) -> Self {
+        ContentDefined {
+            source,
+            buffer: Vec::new(),
+            start: 0,
+            eof: false,
+            min: config.chunk_min,
+            avg: config.chunk_avg,
+            max: config.chunk_max,
+            seed,
+        }
+    }
+
+    fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        self.fill()?;
+        let available = self.buffer.len() - self.start;
+        if available == 0 {
+            return Ok(None);
+        }
+        let window = &self.buffer[self.start..self.start + available.min(self.max as usize)];
+        let cdc = FastCDC::with_level_and_seed(
+            window,
+            self.min,
+            self.avg,
+            self.max,
+            Normalization::Level1,
+            self.seed,
+        );
+        let (_, end) = cdc.cut(0, window.len());
+        let chunk = window[..end].to_vec();
+        self.start += end;
+        Ok(Some(chunk))
+    }
+
+    /// Reads until the buffer holds a maximum-size chunk past `start` or the file ends.
+    fn fill(&mut self) -> io::Result<()> {
+        let max = self.max as usize;
+        if self.eof || self.buffer.len() - self.start >= max {
+            return Ok(());
+        }
+        self.buffer.drain(..self.start);
+        self.start = 0;
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve(INITIAL_BUFFER);
+        }
+        let want = (2 * max - self.buffer.len()) as u64;
+        let read = (&mut self.source)
+            .take(want)
+            .read_to_end(&mut self.buffer)?;
+        self.eof = (read as u64) < want;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fastcdc::v2020::StreamCDC;
+
+    /// Returns at most `step` bytes per read, as a pipe or a slow disk may.
+    struct ShortReads<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for ShortReads<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn pseudo_random(len: usize, mut state: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    fn config(min: u32, avg: u32, max: u32) -> RepoConfig {
+        RepoConfig {
+            version: crate::FORMAT_VERSION,
+            pack_size: 1 << 20,
+            chunk_min: min,
+            chunk_avg: avg,
+            chunk_max: max,
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn cuts_where_stream_cdc_cuts() {
+        let sizes = [(64, 256, 1024), (256, 1024, 4096), (4096, 16384, 65536)];
+        let lengths = [0, 1, 63, 64, 65, 1000, 4096, 70_000, 300_000, 1_000_001];
+        for (min, avg, max) in sizes {
+            let config = config(min, avg, max);
+            for (i, &length) in lengths.iter().enumerate() {
+                let data = pseudo_random(length, 0x9E37_79B9_7F4A_7C15 + i as u64);
+                let seed = i as u64 * 7;
+                let expected: Vec<Vec<u8>> = StreamCDC::with_level_and_seed(
+                    data.as_slice(),
+                    min,
+                    avg,
+                    max,
+                    Normalization::Level1,
+                    seed,
+                )
+                .map(|chunk| chunk.unwrap().data)
+                .collect();
+                for step in [1 << 30, 4093, 17] {
+                    let mut chunker =
+                        Chunker::new(ShortReads { data: &data, step }, &[], &config, seed);
+                    let mut chunks = Vec::new();
+                    while let Some(chunk) = chunker.next_chunk().unwrap() {
+                        chunks.push(chunk);
+                    }
+                    assert_eq!(
+                        chunks, expected,
+                        "min {min} avg {avg} max {max} length {length} read step {step}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sqlite_file_is_cut_into_pages() {
+        let mut data = pseudo_random(4096 * 3 + 100, 3);
+        data[..16].copy_from_slice(SQLITE_MAGIC);
+        data[16..18].copy_from_slice(&4096u16.to_be_bytes());
+        let mut chunker = Chunker::new(data.as_slice(), &data, &config(64, 256, 1024), 0);
+        let mut lengths = Vec::new();
+        while let Some(chunk) = chunker.next_chunk().unwrap() {
+            lengths.push(chunk.len());
+        }
+        assert_eq!(lengths, [4096, 4096, 4096, 100]);
     }
 }
