@@ -42,7 +42,7 @@ pub fn is_compressed_format(head: &[u8]) -> bool {
 /// Returns the compression byte followed by the stored form of `data`.
 pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
     if try_compress && data.len() >= 64 {
-        if let Ok(compressed) = zstd::bulk::compress(data, LEVEL) {
+        if let Ok(compressed) = compress_zstd(data) {
             // Keep the compressed form only when it saves at least 1/32 of the size.
             if compressed.len() < data.len() - data.len() / 32 {
                 let mut out = Vec::with_capacity(compressed.len() + 1);
@@ -72,7 +72,23 @@ fn decode_at_most(payload: &[u8], max_length: u64) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Compresses with this thread's context, created on first use.
+fn compress_zstd(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match slot.as_mut() {
+            Some(compressor) => compressor,
+            None => slot.insert(zstd::bulk::Compressor::new(LEVEL)?),
+        };
+        compressor.compress(data)
+    })
+}
+
 thread_local! {
+    /// One compression context per thread. Creating a context for every blob took
+    /// an eighth of a first backup's CPU time.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
     /// One decompression context per thread. Creating a context for every blob took
     /// about a third of a restore's CPU time.
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =

@@ -22,6 +22,10 @@ use crate::pack::{self, BlobType, PackBuilder};
 use crate::Repository;
 
 const CHANNEL_DEPTH: usize = 8;
+/// Small blobs (SQLite pages, small files) travel between threads in batches of about
+/// this many bytes: waking a thread for every 4 KiB page cost a tenth of a backup's
+/// CPU time.
+const BATCH_BYTES: usize = 256 * 1024;
 /// Write an index file at least this often, so an interrupted backup loses little.
 const INDEX_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -49,7 +53,10 @@ pub(crate) struct PackerStats {
 
 pub(crate) struct Pipeline {
     repo: Repository,
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<Vec<Job>>>,
+    /// Jobs not yet sent to the sealing threads, and their plaintext bytes.
+    batch: Vec<Job>,
+    batch_bytes: usize,
     workers: Vec<JoinHandle<()>>,
     packer: Option<JoinHandle<Result<PackerStats>>>,
     /// Blobs sent into the pipeline during this backup and not yet in the index.
@@ -69,8 +76,8 @@ impl Pipeline {
         written: Arc<AtomicU64>,
     ) -> Self {
         let workers = limits.workers;
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(CHANNEL_DEPTH);
-        let (sealed_tx, sealed_rx) = mpsc::sync_channel::<SealedBlob>(CHANNEL_DEPTH);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(CHANNEL_DEPTH);
+        let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Vec<SealedBlob>>(CHANNEL_DEPTH);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let workers = (0..workers.max(1))
             .map(|_| {
@@ -78,24 +85,12 @@ impl Pipeline {
                 let sealed_tx = sealed_tx.clone();
                 let keys = repo.keys.clone();
                 std::thread::spawn(move || loop {
-                    let job = match job_rx.lock().expect("job queue lock").recv() {
-                        Ok(job) => job,
+                    let jobs = match job_rx.lock().expect("job queue lock").recv() {
+                        Ok(jobs) => jobs,
                         Err(_) => return,
                     };
-                    let sealed = pack::seal_blob(
-                        &keys,
-                        job.blob_type,
-                        &job.id,
-                        &job.plaintext,
-                        job.compress,
-                    );
-                    let blob = SealedBlob {
-                        blob_type: job.blob_type,
-                        id: job.id,
-                        sealed,
-                        raw_length: job.plaintext.len() as u64,
-                    };
-                    if sealed_tx.send(blob).is_err() {
+                    let sealed = jobs.into_iter().map(|job| seal(&keys, job)).collect();
+                    if sealed_tx.send(sealed).is_err() {
                         return;
                     }
                 })
@@ -107,6 +102,8 @@ impl Pipeline {
         Self {
             repo,
             jobs: Some(job_tx),
+            batch: Vec::new(),
+            batch_bytes: 0,
             workers,
             packer: Some(packer),
             pending: HashSet::new(),
@@ -138,18 +135,32 @@ impl Pipeline {
             return Ok((id, false));
         }
         self.pending.insert(id);
-        let job = Job {
+        self.batch_bytes += plaintext.len();
+        self.batch.push(Job {
             blob_type,
             id,
             plaintext,
             compress,
-        };
+        });
+        if self.batch_bytes >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok((id, true))
+    }
+
+    /// Hands the batched jobs to the sealing threads.
+    fn send_batch(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
         let sender = self.jobs.as_ref().expect("pipeline is running");
-        if sender.send(job).is_err() {
+        if sender.send(batch).is_err() {
             // The packer stopped: its error is the real cause.
             return Err(self.stop_with_error());
         }
-        Ok((id, true))
+        Ok(())
     }
 
     fn stop_with_error(&mut self) -> RepoError {
@@ -184,6 +195,7 @@ impl Pipeline {
     /// Flushes the last packs and index file and returns what was written and every
     /// blob the snapshot references.
     pub fn finish(mut self) -> Result<(PackerStats, HashSet<ObjectId>)> {
+        self.send_batch()?;
         let stats = self.join()?;
         Ok((stats, std::mem::take(&mut self.used)))
     }
@@ -192,6 +204,16 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.jobs = None;
+    }
+}
+
+fn seal(keys: &crate::keys::KeySet, job: Job) -> SealedBlob {
+    let sealed = pack::seal_blob(keys, job.blob_type, &job.id, &job.plaintext, job.compress);
+    SealedBlob {
+        blob_type: job.blob_type,
+        id: job.id,
+        sealed,
+        raw_length: job.plaintext.len() as u64,
     }
 }
 
@@ -247,9 +269,9 @@ impl Packer {
         }
     }
 
-    fn run(mut self, blobs: Receiver<SealedBlob>) -> Result<PackerStats> {
+    fn run(mut self, batches: Receiver<Vec<SealedBlob>>) -> Result<PackerStats> {
         let pack_size = self.repo.config.pack_size;
-        for blob in blobs {
+        for blob in batches.into_iter().flatten() {
             self.stats.blobs += 1;
             let builder = match blob.blob_type {
                 BlobType::Data => &mut self.data,

@@ -2,6 +2,7 @@
 //! extending the parent's chain, and the local states written after the snapshot.
 
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::display_path;
@@ -9,7 +10,9 @@ use super::walk::Walker;
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::pack::BlobType;
-use crate::sqlite::rows::{chain_id, plan_rows, BaseReason, PlanInput, RowPlan, RowState};
+use crate::sqlite::rows::{
+    chain_id, plan_rows, BaseReason, BaseScan, PlanInput, RowPlan, RowState,
+};
 use crate::sqlite::SqliteBase;
 use crate::tree::{Node, NodeKind};
 
@@ -19,17 +22,51 @@ pub(super) struct PendingState {
     pub state: RowState,
 }
 
+/// How a backup stores one database copy.
+pub(super) enum DatabasePlan {
+    /// This row increment blob extends the parent's chain.
+    Increment(ObjectId),
+    /// The pages, while the scan for the new chain's state runs beside them.
+    Pages(Option<ScanTask>),
+}
+
+/// A base scan running on its own thread. Dropping it waits for the thread, so the
+/// copy it reads outlives it.
+pub(super) struct ScanTask(Option<JoinHandle<std::result::Result<RowState, String>>>);
+
+impl ScanTask {
+    fn start(scan: BaseScan) -> Self {
+        Self(Some(std::thread::spawn(move || scan.run())))
+    }
+
+    fn finish(mut self) -> std::result::Result<RowState, String> {
+        match self.0.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err("the row scan thread panicked".into()),
+            None => Err("the row scan already finished".into()),
+        }
+    }
+}
+
+impl Drop for ScanTask {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
 impl Walker {
-    /// Plans the database copied to `copy` when a state folder is set. Returns the
-    /// new increment blob when the backup stores one, or `None` to store pages.
+    /// Plans the database copied to `copy` when a state folder is set: a new
+    /// increment blob, or pages with the scan that starts the new chain's state.
     pub(super) fn plan_database(
         &mut self,
         path: &Path,
         copy: &Path,
         previous: Option<&Node>,
-    ) -> Result<Option<ObjectId>> {
+    ) -> Result<DatabasePlan> {
         let Some(state_dir) = self.options.sqlite.state_dir.clone() else {
-            return Ok(None);
+            return Ok(DatabasePlan::Pages(None));
         };
         let started = Instant::now();
         let parent = self.extendable_parent(path, previous)?;
@@ -59,12 +96,12 @@ impl Walker {
                 tracing::info!(path = %display_path(path), changed_rows, size, diff_ms, "stored a row increment");
                 self.pending_row_state = Some(state);
                 self.summary.sqlite_increments += 1;
-                Ok(Some(id))
+                Ok(DatabasePlan::Increment(id))
             }
             RowPlan::Base {
                 reason,
                 detail,
-                state,
+                scan,
             } => {
                 let path_text = display_path(path);
                 if reason == BaseReason::NoState {
@@ -72,16 +109,28 @@ impl Walker {
                 } else {
                     tracing::warn!(path = %path_text, %detail, "storing a page-level base: {}", reason.describe());
                 }
-                self.pending_row_state = state;
+                self.pending_row_state = None;
                 self.summary.sqlite_bases += 1;
                 self.sqlite_bases.push(SqliteBase {
                     path: path_text,
                     reason,
                     detail,
                 });
-                Ok(None)
+                Ok(DatabasePlan::Pages(scan.map(ScanTask::start)))
             }
         }
+    }
+
+    /// Waits for the base scan; its state is written once the snapshot is saved.
+    pub(super) fn finish_base_scan(&mut self, path: &Path, scan: ScanTask) {
+        let started = Instant::now();
+        match scan.finish() {
+            Ok(state) => self.pending_row_state = Some(state),
+            Err(e) => {
+                tracing::warn!(path = %display_path(path), error = %e, "the rows could not be read; the next backup stores pages again");
+            }
+        }
+        self.summary.sqlite_diff_ms += started.elapsed().as_millis() as u64;
     }
 
     /// Returns the parent node whose chain an increment may extend, or why none.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::pipeline::{PackerStats, Pipeline, PipelineLimits};
-use super::sqlite_rows::PendingState;
+use super::sqlite_rows::{DatabasePlan, PendingState};
 use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
 use crate::chunker::Chunker;
 use crate::compress::is_compressed_format;
@@ -353,10 +353,13 @@ impl Walker {
         head.truncate(head_len);
         // A SQLite database is read from a consistent copy in place of the file.
         let mut live_copy = None;
+        // Declared after the copy, so it is dropped (and its thread joined) first.
+        let mut base_scan = None;
         match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
             Prepared::NotDatabase => {}
             Prepared::Copy(copy) => {
-                if let Some(increment) = self.plan_database(path, &copy.path, previous)? {
+                let plan = self.plan_database(path, &copy.path, previous)?;
+                if let DatabasePlan::Increment(increment) = plan {
                     let bytes = copy
                         .file
                         .metadata()
@@ -368,6 +371,9 @@ impl Walker {
                         changed_metadata: None,
                         increment: Some(increment),
                     }));
+                }
+                if let DatabasePlan::Pages(scan) = plan {
+                    base_scan = scan;
                 }
                 file = copy
                     .file
@@ -412,6 +418,9 @@ impl Walker {
             }
         }
         drop(chunker);
+        if let Some(scan) = base_scan.take() {
+            self.finish_base_scan(path, scan);
+        }
         let bytes = counter.get();
         self.summary.bytes_read += bytes;
         let after = file

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 pub(crate) use apply::apply_chain;
 pub(crate) use increment::{scan_database, Increment, INCREMENT_VERSION};
-pub(crate) use plan::{plan_rows, PlanInput, RowPlan};
+pub(crate) use plan::{plan_rows, BaseScan, PlanInput, RowPlan};
 pub(crate) use schema::read_schema;
 pub(crate) use state::{chain_id, state_path, write_state, RowState};
 

@@ -1,6 +1,6 @@
 //! Deciding between a row increment and a page-level base for one database copy.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -11,6 +11,8 @@ use super::schema::{read_schema, sql_error};
 use super::state::{chain_id, read_state, state_path, RowState, StateProblem};
 use super::BaseReason;
 use crate::id::to_cbor;
+use haven_crypto::SecretKey;
+
 use crate::keys::KeySet;
 use crate::tree::Node;
 
@@ -38,13 +40,41 @@ pub(crate) enum RowPlan {
         state: RowState,
         changed_rows: u64,
     },
-    /// Store the pages. `state` is the new chain's state, or `None` when the rows
-    /// could not be read.
+    /// Store the pages. `scan` builds the new chain's state; it is `None` when the
+    /// rows could not be read.
     Base {
         reason: BaseReason,
         detail: String,
-        state: Option<RowState>,
+        scan: Option<BaseScan>,
     },
+}
+
+/// The scan of a database that a backup stores as a page-level base, which gives the
+/// state the next backup's increment is computed from. It opens the copy on its own,
+/// so it can run on another thread while the pages are stored.
+pub(crate) struct BaseScan {
+    copy: PathBuf,
+    hash_key: SecretKey,
+    schema: [u8; 32],
+    now_ns: i64,
+}
+
+impl BaseScan {
+    /// Reads every table of the copy into a new state.
+    pub fn run(self) -> Result<RowState, String> {
+        let conn = Connection::open_with_flags(
+            &self.copy,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_error)?;
+        let schema = read_schema(&conn)?;
+        if schema.fingerprint != self.schema {
+            return Err("the copy's schema changed between two reads".into());
+        }
+        let (tables, _) =
+            scan_database(&conn, &schema, &self.hash_key, None).map_err(String::from)?;
+        Ok(RowState::new(schema.fingerprint, self.now_ns, tables))
+    }
 }
 
 /// Plans the backup of one database copy: an increment when the local state
@@ -61,18 +91,15 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
         Ok(schema) => schema,
         Err(e) => return failed(e),
     };
-    let base = |reason: BaseReason, detail: String| match scan_database(
-        &conn,
-        &schema,
-        &input.keys.row_hash,
-        None,
-    ) {
-        Ok((tables, _)) => RowPlan::Base {
-            reason,
-            detail,
-            state: Some(RowState::new(schema.fingerprint, input.now_ns, tables)),
-        },
-        Err(e) => failed(e.into()),
+    let base = |reason: BaseReason, detail: String| RowPlan::Base {
+        reason,
+        detail,
+        scan: Some(BaseScan {
+            copy: input.copy.to_path_buf(),
+            hash_key: input.keys.row_hash.clone(),
+            schema: schema.fingerprint,
+            now_ns: input.now_ns,
+        }),
     };
     let file = state_path(input.state_dir, &input.keys.row_hash, input.path);
     let old = match read_state(&file, &input.keys.row_state, input.path) {
@@ -137,6 +164,6 @@ fn failed(detail: String) -> RowPlan {
     RowPlan::Base {
         reason: BaseReason::DiffFailed,
         detail,
-        state: None,
+        scan: None,
     }
 }
