@@ -104,10 +104,16 @@ impl Repository {
             is_root: unsafe { libc::geteuid() } == 0,
             overwrite_all: options.overwrite_all,
             snapshot: *snapshot,
+            pending_rows: Vec::new(),
+            deferred_dirs: Vec::new(),
         };
         let target = target.to_path_buf();
         let report = tokio::task::spawn_blocking(move || {
-            restorer.restore_tree(&root, &target, &mut Vec::new())?;
+            let restored = restorer.restore_tree(&root, &target, &mut Vec::new());
+            // Joined on every path, so no thread is left writing after an error.
+            let finished = restorer.finish_rows();
+            restored?;
+            finished?;
             Ok::<_, RepoError>(restorer.report)
         })
         .await
@@ -156,6 +162,11 @@ struct Restorer {
     overwrite_all: bool,
     /// The snapshot being restored, named in errors about its row increments.
     snapshot: ObjectId,
+    /// Databases whose increments are still being applied.
+    pending_rows: Vec<rows::PendingRows>,
+    /// Folders whose metadata is set once their databases are moved into place, since
+    /// the move would change their mtime (and a read-only mode would forbid it).
+    deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
 }
 
 impl Restorer {
@@ -214,7 +225,12 @@ impl Restorer {
                         Err(e) => return Err(e),
                     }
                 }
-                self.set_metadata(node, target, path);
+                if self.pending_rows.iter().any(|p| p.is_in(target)) {
+                    self.deferred_dirs
+                        .push((node.clone(), target.to_path_buf(), path.clone()));
+                } else {
+                    self.set_metadata(node, target, path);
+                }
             }
             NodeKind::SqliteRows => {
                 self.restore_rows(node, target, path)?;

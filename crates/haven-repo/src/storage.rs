@@ -27,6 +27,8 @@ pub struct Storage {
     operator: Operator,
     url: String,
     stats: Arc<StatsCounters>,
+    /// Set where a write creates its parent folders with requests of its own.
+    folders: Option<Arc<backend::FolderGate>>,
 }
 
 impl Storage {
@@ -71,7 +73,11 @@ impl Storage {
             }
             remote if backend::is_remote_scheme(remote) => {
                 let backend = backend::open_remote(remote, url, options).map_err(|reason| invalid(&reason))?;
-                Ok(Self::layered(backend, backend::redact_url(url)))
+                let mut storage = Self::layered(backend, backend::redact_url(url));
+                if remote != "s3" {
+                    storage.folders = Some(Arc::default());
+                }
+                Ok(storage)
             }
             other => Err(invalid(&format!(
                 "unsupported scheme {other:?}; supported are a plain path, fs://, s3://, webdav://, webdavs://, gdrive:// and memory://"
@@ -84,6 +90,7 @@ impl Storage {
             operator: backend.operator,
             url,
             stats: backend.stats,
+            folders: None,
         }
     }
 
@@ -159,11 +166,17 @@ impl Storage {
     /// Writes a whole object. On a local folder it is written under `.tmp/` and
     /// renamed, so the final name never contains a partial object.
     pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        self.operator
-            .write(path, bytes)
-            .await
-            .map(|_| ())
-            .map_err(|e| RepoError::storage("write", path, e))
+        let write = || async {
+            self.operator
+                .write(path, bytes)
+                .await
+                .map(|_| ())
+                .map_err(|e| RepoError::storage("write", path, e))
+        };
+        match &self.folders {
+            Some(folders) => folders.write(path, write).await,
+            None => write().await,
+        }
     }
 
     /// Lists the object paths under `prefix` (for example `index/`), recursively.

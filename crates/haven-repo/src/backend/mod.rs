@@ -12,6 +12,7 @@
 //! faults when a [`FaultPlan`] is set.
 
 mod faults;
+mod folders;
 mod list;
 mod location;
 mod retry;
@@ -29,6 +30,7 @@ pub use faults::{FaultKind, FaultPlan, ListFault, RequestClass, FAULTS_VAR};
 pub use location::{redact_url, GDRIVE_TOKEN_VAR, WEBDAV_PASSWORD_VAR, WEBDAV_USER_VAR};
 pub use stats::{FaultCounts, StorageStats};
 
+pub(crate) use folders::FolderGate;
 pub(crate) use stats::StatsCounters;
 
 /// Environment variable with the per-request timeout in seconds.

@@ -3,18 +3,40 @@
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use super::{remove_existing, Restorer};
 use crate::error::{Damage, RepoError, Result};
 use crate::id::{from_cbor, ObjectId};
 use crate::pack::BlobType;
-use crate::sqlite::rows::{apply_chain, Increment, INCREMENT_VERSION};
+use crate::sqlite::rows::{apply_chain, ApplyError, Increment, INCREMENT_VERSION};
 use crate::tree::{Node, NodeKind};
 
+/// Databases whose increments are applied at most at once, each on its own thread.
+const MAX_APPLYING: usize = 2;
+
+/// A database whose increments are being applied on their own thread while the rest
+/// of the snapshot is restored.
+pub(super) struct PendingRows {
+    apply: JoinHandle<std::result::Result<(), ApplyError>>,
+    node: Node,
+    target: PathBuf,
+    temporary: PathBuf,
+    path: Vec<Vec<u8>>,
+}
+
+impl PendingRows {
+    /// Returns whether the database is restored into the folder `dir`.
+    pub(super) fn is_in(&self, dir: &Path) -> bool {
+        self.target.parent() == Some(dir)
+    }
+}
+
 impl Restorer {
-    /// Restores the base pages into a temporary file next to `target`, applies the
-    /// increments, checks the result, and only then moves it into place. Any damage
-    /// or mismatch is reported for the file and leaves `target` as it was.
+    /// Restores the base pages into a temporary file next to `target` and starts
+    /// applying the increments on another thread; [`Restorer::finish_rows`] checks
+    /// the result and only then moves it into place. Any damage or mismatch is
+    /// reported for the file and leaves `target` as it was.
     pub(super) fn restore_rows(
         &mut self,
         node: &Node,
@@ -47,22 +69,68 @@ impl Restorer {
             }
         };
         let hash_key = self.repo.keys.row_hash.clone();
-        if let Err(e) = apply_chain(&temporary, &increments, &hash_key) {
+        let database = temporary.clone();
+        let apply = std::thread::spawn(move || apply_chain(&database, &increments, &hash_key));
+        if self.pending_rows.len() >= MAX_APPLYING {
+            let oldest = self.pending_rows.remove(0);
+            self.finish_one(oldest)?;
+        }
+        self.pending_rows.push(PendingRows {
+            apply,
+            node: node.clone(),
+            target: target.to_path_buf(),
+            temporary,
+            path: path.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Waits for every database still applying its increments and moves each
+    /// checked one into place, then sets the metadata of the folders that hold them.
+    pub(super) fn finish_rows(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        for pending in std::mem::take(&mut self.pending_rows) {
+            let finished = self.finish_one(pending);
+            if result.is_ok() {
+                result = finished;
+            }
+        }
+        for (node, target, path) in std::mem::take(&mut self.deferred_dirs) {
+            self.set_metadata(&node, &target, &path);
+        }
+        result
+    }
+
+    fn finish_one(&mut self, pending: PendingRows) -> Result<()> {
+        let PendingRows {
+            apply,
+            node,
+            target,
+            temporary,
+            path,
+        } = pending;
+        let applied = apply.join().unwrap_or_else(|_| {
+            Err(ApplyError {
+                increment: None,
+                reason: "the thread applying the increments panicked".into(),
+            })
+        });
+        if let Err(e) = applied {
             remove_with_sidecars(&temporary);
             let object = match e.increment {
-                Some(number) => self.increment_name(node, number),
+                Some(number) => self.increment_name(&node, number),
                 None => format!("row increments of snapshot {}", self.snapshot.short()),
             };
-            self.damaged(path, vec![Damage::new(object, e.reason)], false);
+            self.damaged(&path, vec![Damage::new(object, e.reason)], false);
             return Ok(());
         }
         crate::sqlite::remove_sidecars(&temporary)
             .map_err(|e| RepoError::io("remove the sidecars of", &temporary, e))?;
-        remove_existing(target)?;
-        crate::sqlite::remove_sidecars(target)
-            .map_err(|e| RepoError::io("remove the stale sidecars of", target, e))?;
-        fs::rename(&temporary, target).map_err(|e| RepoError::io("rename", &temporary, e))?;
-        self.set_metadata(node, target, path);
+        remove_existing(&target)?;
+        crate::sqlite::remove_sidecars(&target)
+            .map_err(|e| RepoError::io("remove the stale sidecars of", &target, e))?;
+        fs::rename(&temporary, &target).map_err(|e| RepoError::io("rename", &temporary, e))?;
+        self.set_metadata(&node, &target, &path);
         Ok(())
     }
 

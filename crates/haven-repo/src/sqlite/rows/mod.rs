@@ -19,7 +19,7 @@ mod value;
 
 use serde::Serialize;
 
-pub(crate) use apply::apply_chain;
+pub(crate) use apply::{apply_chain, ApplyError};
 pub(crate) use increment::{scan_database, Increment, INCREMENT_VERSION};
 pub(crate) use plan::{plan_rows, BaseScan, PlanInput, RowPlan};
 pub(crate) use schema::read_schema;
