@@ -39,9 +39,28 @@ pub fn is_compressed_format(head: &[u8]) -> bool {
     head.len() >= 8 && &head[4..8] == b"ftyp"
 }
 
+/// Chunks at least this long are compressed only if a sample of them compresses.
+const SAMPLED_LENGTH: usize = 128 * 1024;
+/// Length of each of the three samples (start, middle, end).
+const SAMPLE: usize = 8 * 1024;
+
+/// Returns whether any of three 8 KiB samples of a long chunk compresses by 1/32.
+/// Trying zstd on a whole incompressible chunk (media without a known signature,
+/// encrypted files) cost more CPU than hashing and encrypting it.
+fn samples_compress(data: &[u8]) -> bool {
+    if data.len() < SAMPLED_LENGTH {
+        return true;
+    }
+    let middle = data.len() / 2 - SAMPLE / 2;
+    [0, middle, data.len() - SAMPLE].iter().any(|&start| {
+        let sample = &data[start..start + SAMPLE];
+        compress_zstd(sample).is_ok_and(|c| c.len() < SAMPLE - SAMPLE / 32)
+    })
+}
+
 /// Returns the compression byte followed by the stored form of `data`.
 pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
-    if try_compress && data.len() >= 64 {
+    if try_compress && data.len() >= 64 && samples_compress(data) {
         if let Ok(compressed) = compress_zstd(data) {
             // Keep the compressed form only when it saves at least 1/32 of the size.
             if compressed.len() < data.len() - data.len() / 32 {
@@ -143,6 +162,29 @@ mod tests {
         let stored = encode(&text, false);
         assert_eq!(stored[0], STORED);
         assert_eq!(decode(&stored).unwrap(), text);
+    }
+
+    #[test]
+    fn long_chunk_is_compressed_only_when_a_sample_compresses() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let random: Vec<u8> = (0..512 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        assert_eq!(encode(&random, true)[0], STORED);
+
+        // Text only in the middle sample is enough to try the whole chunk.
+        let mut mixed = random.clone();
+        let middle = mixed.len() / 2 - 64 * 1024;
+        let text = b"message text that repeats ".repeat(6000);
+        mixed[middle..middle + 128 * 1024].copy_from_slice(&text[..128 * 1024]);
+        let encoded = encode(&mixed, true);
+        assert_eq!(encoded[0], ZSTD);
+        assert_eq!(decode(&encoded).unwrap(), mixed);
     }
 
     #[test]
