@@ -1,6 +1,6 @@
 //! AEAD framing: `nonce (24 bytes) || ciphertext || tag (16 bytes)`.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use crate::{CryptoError, SecretKey};
@@ -29,18 +29,14 @@ pub fn seal_with_nonce(
     plaintext: &[u8],
 ) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.expose().into());
-    let ciphertext = cipher
-        .encrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encryption has no failure case for in-memory data");
-    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    // One buffer, encrypted in place: a pack's data passes through here once.
+    let mut out = Vec::with_capacity(AEAD_OVERHEAD + plaintext.len());
     out.extend_from_slice(nonce);
-    out.extend_from_slice(&ciphertext);
+    out.extend_from_slice(plaintext);
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut out[NONCE_LEN..])
+        .expect("XChaCha20-Poly1305 encryption has no failure case for in-memory data");
+    out.extend_from_slice(&tag);
     out
 }
 
