@@ -1,5 +1,6 @@
 //! Restoring a snapshot into a folder.
 
+mod prefetch;
 mod rows;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -105,6 +106,7 @@ impl Repository {
             overwrite_all: options.overwrite_all,
             snapshot: *snapshot,
             pending_rows: Vec::new(),
+            prefetched: HashMap::new(),
             deferred_dirs: Vec::new(),
         };
         let target = target.to_path_buf();
@@ -164,6 +166,8 @@ struct Restorer {
     snapshot: ObjectId,
     /// Databases whose increments are still being applied.
     pending_rows: Vec<rows::PendingRows>,
+    /// Blobs of the small files in the folder being restored, loaded together.
+    prefetched: HashMap<ObjectId, Vec<u8>>,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).
     deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
@@ -191,17 +195,23 @@ impl Restorer {
     }
 
     fn restore_tree(&mut self, tree: &Tree, dir: &Path, path: &mut Vec<Vec<u8>>) -> Result<()> {
-        for node in &tree.nodes {
+        for (position, node) in tree.nodes.iter().enumerate() {
             path.push(node.name.clone());
             let selection = self.select(path);
             let target = dir.join(OsStr::from_bytes(&node.name));
             match selection {
                 Selection::Skip => {}
                 Selection::OnTheWay if node.kind != NodeKind::Dir => {}
-                _ => self.restore_node(node, &target, path)?,
+                _ => {
+                    if self.includes.is_empty() {
+                        self.prefetch(&tree.nodes, position)?;
+                    }
+                    self.restore_node(node, &target, path)?
+                }
             }
             path.pop();
         }
+        self.prefetched.clear();
         Ok(())
     }
 
@@ -331,6 +341,8 @@ impl Restorer {
             Err(e) => return Err(e),
         };
         let mut offset = 0u64;
+        // End of the data written so far; holes after it need the length set.
+        let mut written_end = 0u64;
         let mut damages = Vec::new();
         // Chunks already known to be all zero are not read again: they stay holes.
         let known_zero: Vec<bool> = content
@@ -340,7 +352,7 @@ impl Restorer {
         let to_load: Vec<ObjectId> = content
             .iter()
             .zip(&known_zero)
-            .filter(|(_, zero)| !**zero)
+            .filter(|(id, zero)| !**zero && !self.prefetched.contains_key(id))
             .map(|(id, _)| *id)
             .collect();
         let repo = self.repo.clone();
@@ -353,22 +365,9 @@ impl Restorer {
                 self.report.bytes += raw_length;
                 continue;
             }
-            if loaded.is_empty() {
-                match self.handle.block_on(loads.next()) {
-                    Some(batch) => loaded.extend(batch?),
-                    None => {
-                        return Err(RepoError::Pipeline(format!(
-                            "the blob reader ended before blob {} of {}",
-                            id.short(),
-                            target.display()
-                        )))
-                    }
-                }
-            }
-            let Some((_, result)) = loaded.pop_front() else {
-                return Err(RepoError::Pipeline(
-                    "the blob reader yielded an empty batch".into(),
-                ));
+            let result = match self.prefetched(id) {
+                Some(data) => Ok(data),
+                None => self.next_loaded(&mut loads, &mut loaded, id, target)?,
             };
             match result {
                 Ok(data) => {
@@ -388,6 +387,8 @@ impl Restorer {
                         // the space that the rest of the restore needs.
                         let _ = fs::remove_file(target);
                         return Err(RepoError::io("write", target, e));
+                    } else {
+                        written_end = offset + data.len() as u64;
                     }
                     offset += data.len() as u64;
                     self.report.bytes += data.len() as u64;
@@ -407,9 +408,13 @@ impl Restorer {
         } else {
             node.size.max(offset)
         };
-        if let Err(e) = file.set_len(length) {
-            let _ = fs::remove_file(target);
-            return Err(RepoError::io("set length of", target, e));
+        // The file is new, so only trailing holes need a truncate; on ext4 even a
+        // truncate to the current length zeroes the last block's tail again.
+        if length != written_end {
+            if let Err(e) = file.set_len(length) {
+                let _ = fs::remove_file(target);
+                return Err(RepoError::io("set length of", target, e));
+            }
         }
         drop(file);
         self.set_metadata(node, target, path);
@@ -425,6 +430,37 @@ impl Restorer {
                 .insert((node.device, node.inode), target.to_path_buf());
         }
         Ok(())
+    }
+
+    /// Returns the next blob of the file's own read, in content order.
+    fn next_loaded<S>(
+        &self,
+        loads: &mut std::pin::Pin<Box<S>>,
+        loaded: &mut VecDeque<(ObjectId, Result<Vec<u8>>)>,
+        id: &ObjectId,
+        target: &Path,
+    ) -> Result<Result<Vec<u8>>>
+    where
+        S: futures::Stream<Item = Result<Vec<(ObjectId, Result<Vec<u8>>)>>>,
+    {
+        if loaded.is_empty() {
+            match self.handle.block_on(loads.next()) {
+                Some(batch) => loaded.extend(batch?),
+                None => {
+                    return Err(RepoError::Pipeline(format!(
+                        "the blob reader ended before blob {} of {}",
+                        id.short(),
+                        target.display()
+                    )))
+                }
+            }
+        }
+        match loaded.pop_front() {
+            Some((_, result)) => Ok(result),
+            None => Err(RepoError::Pipeline(
+                "the blob reader yielded an empty batch".into(),
+            )),
+        }
     }
 
     /// Keeps a file that an earlier restore wrote in full. Stale sidecars of a
