@@ -77,7 +77,9 @@ def plot(medians, scenarios, tools, path):
     axis.set_xticks([x + width * (len(tools) - 1) / 2 for x in range(len(scenarios))])
     axis.set_xticklabels(scenarios, rotation=15)
     axis.set_ylabel("median wall time (s)")
-    axis.set_title("Haven, restic, rustic and borg on the same data (lower is better)")
+    names = ["Haven" if tool == "haven" else tool for tool in tools]
+    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    axis.set_title(f"{listed} on the same data (lower is better)")
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
