@@ -88,7 +88,7 @@ repo_bytes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 
 # Creates an empty repository for a tool.
 init_repo() {
     local tool=$1 repo=$2
-    rm -rf "$repo"
+    rm -rf "$repo" "$repo.key" "$repo.state"
     case $tool in
         haven) "$HAVEN" init --repo "$repo" --key-file "$repo.key" >/dev/null ;;
         restic) restic init --repo "$repo" -q >/dev/null ;;
