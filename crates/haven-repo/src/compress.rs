@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn long_chunk_is_compressed_only_when_a_sample_compresses() {
+    fn long_chunk_compression_sampled() {
         let mut state = 0x2545_F491_4F6C_DD1Du64;
         let random: Vec<u8> = (0..512 * 1024)
             .map(|_| {

@@ -408,7 +408,7 @@ impl Restorer {
         } else {
             node.size.max(offset)
         };
-        // The file is new, so only trailing holes need a truncate; on ext4 even a
+        // The file is new, so only a trailing hole needs a truncate. On ext4 even a
         // truncate to the current length zeroes the last block's tail again.
         if length != written_end {
             if let Err(e) = file.set_len(length) {

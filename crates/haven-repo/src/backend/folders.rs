@@ -2,7 +2,7 @@
 //! its parent folders with requests of its own (WebDAV `MKCOL`, Google Drive folders).
 //!
 //! Two uploads that create the same folder at once race: rclone's WebDAV server
-//! answers the second `MKCOL` with 423 Locked, which costs a retry, and Google Drive
+//! rejects the second `MKCOL` with 423 Locked, which costs a retry, and Google Drive
 //! can end up with two folders of the same name. Once a folder is known to exist,
 //! writes into it run concurrently again.
 
@@ -86,7 +86,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn first_writes_into_new_folders_run_alone_then_in_parallel() {
+    async fn first_folder_writes_run_alone() {
         let gate = Arc::new(FolderGate::default());
         let first = Arc::new(Overlap::default());
         write_all(

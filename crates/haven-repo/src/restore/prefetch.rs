@@ -64,7 +64,7 @@ impl Restorer {
     }
 }
 
-/// A regular file of a few chunks at most, listed inline in its node.
+/// Returns whether `node` is a regular file of a few chunks, listed inline.
 fn is_small_file(node: &Node) -> bool {
     node.kind == NodeKind::File
         && node.content_list.is_none()
