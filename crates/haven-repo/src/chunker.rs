@@ -66,10 +66,10 @@ impl<R: Read> Chunker<R> {
     }
 }
 
-/// FastCDC over a buffer that holds up to two maximum-size chunks.
+/// FastCDC over a buffer that contains up to two maximum-size chunks.
 ///
 /// The cut points are those of `fastcdc::v2020::StreamCDC` with the same settings: a
-/// cut is searched only once the buffer holds a whole maximum-size chunk or the rest
+/// cut is searched only once the buffer contains a whole maximum-size chunk or the rest
 /// of the file. `StreamCDC` zeroes a buffer of the maximum chunk size for every file
 /// and shifts it after every chunk; on a folder of small files that memory traffic
 /// took two thirds of a backup's CPU time. Here the buffer grows only as far as the
@@ -124,7 +124,7 @@ impl<R: Read> ContentDefined<R> {
         Ok(Some(chunk))
     }
 
-    /// Reads until the buffer holds a maximum-size chunk past `start` or the file ends.
+    /// Reads until the buffer contains a maximum-size chunk past `start` or the file ends.
     fn fill(&mut self) -> io::Result<()> {
         let max = self.max as usize;
         if self.eof || self.buffer.len() - self.start >= max {

@@ -22,7 +22,7 @@ pub(super) struct PendingState {
     pub state: RowState,
 }
 
-/// How a backup stores one database copy.
+/// The storage plan for one database copy in a backup.
 pub(super) enum DatabasePlan {
     /// This row increment blob extends the parent's chain.
     Increment(ObjectId),

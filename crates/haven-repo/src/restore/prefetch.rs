@@ -19,7 +19,9 @@ const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 impl Restorer {
     /// Loads the blobs of the small files among `nodes` that follow `from`, up to
     /// [`BATCH_BYTES`], unless the blobs loaded before still cover the file at `from`.
-    /// A blob that fails to load is left out; the file's own read reports it.
+    /// A blob that fails to load is left out, and the file's own read reports it.
+    /// NOTE: that file then starts a new batch from itself, so a damaged blob costs
+    /// one more batch read.
     pub(super) fn prefetch(&mut self, nodes: &[Node], from: usize) -> Result<()> {
         let node = &nodes[from];
         if !is_small_file(node)
@@ -30,6 +32,7 @@ impl Restorer {
         {
             return Ok(());
         }
+
         self.prefetched.clear();
         let mut ids = Vec::new();
         let mut bytes = 0;
@@ -40,10 +43,12 @@ impl Restorer {
             bytes += node.size;
             ids.extend_from_slice(&node.content);
         }
+
         let mut seen = HashSet::new();
         ids.retain(|id| seen.insert(*id));
         // In pack order, so blobs written one after another load in one range read.
         ids.sort_by_key(|id| self.repo.locate(id).map(|l| (l.pack, l.offset)));
+
         let repo = self.repo.clone();
         let mut loads = Box::pin(repo.load_data_blobs(&ids));
         let mut loaded = HashMap::with_capacity(ids.len());

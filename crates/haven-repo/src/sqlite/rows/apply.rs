@@ -227,7 +227,7 @@ fn verify(
 /// Runs `PRAGMA quick_check` on its own read-only connection. It walks every b-tree
 /// page and, for each full-text table, runs the module's own integrity check (SQLite
 /// 3.44 and later). It leaves out the check that each index matches its table, which
-/// took a third of a restore's time; the keyed hash of every table checks the rows.
+/// took a third of a restore's time. The keyed hash of every table checks the rows.
 fn quick_check(path: &Path) -> Result<Vec<String>, String> {
     let conn = Connection::open_with_flags(
         path,
