@@ -13,7 +13,7 @@ use crate::pack::BlobType;
 use crate::sqlite::rows::{
     chain_id, plan_rows, BaseReason, BaseScan, PlanInput, RowPlan, RowState,
 };
-use crate::sqlite::SqliteBase;
+use crate::sqlite::{LiveCopy, SqliteBase};
 use crate::tree::{Node, NodeKind};
 
 /// A local row state to write once the snapshot is saved.
@@ -28,6 +28,8 @@ pub(super) enum DatabasePlan {
     Increment(ObjectId),
     /// The pages, while the scan for the new chain's state runs beside them.
     Pages(Option<ScanTask>),
+    /// The copy failed its check: store the file itself with this warning.
+    Unusable(String),
 }
 
 /// A base scan running on its own thread. Dropping it waits for the thread, so the
@@ -62,7 +64,7 @@ impl Walker {
     pub(super) fn plan_database(
         &mut self,
         path: &Path,
-        copy: &Path,
+        copy: &mut LiveCopy,
         previous: Option<&Node>,
     ) -> Result<DatabasePlan> {
         let Some(state_dir) = self.options.sqlite.state_dir.clone() else {
@@ -73,7 +75,7 @@ impl Walker {
         let keys = self.repo.keys.clone();
         let state_name = self.recorded_path(path);
         let input = PlanInput {
-            copy,
+            copy: &copy.path,
             path: &state_name,
             parent,
             state_dir: &state_dir,
@@ -91,6 +93,9 @@ impl Walker {
                 state,
                 changed_rows,
             } => {
+                if let Err(warning) = copy.checked() {
+                    return Ok(DatabasePlan::Unusable(warning));
+                }
                 let size = plaintext.len();
                 let (id, _) = self.pipeline.save(BlobType::Data, plaintext, true)?;
                 tracing::info!(path = %display_path(path), changed_rows, size, diff_ms, "stored a row increment");
@@ -110,14 +115,21 @@ impl Walker {
                     tracing::warn!(path = %path_text, %detail, "storing a page-level base: {}", reason.describe());
                 }
                 self.pending_row_state = None;
-                self.summary.sqlite_bases += 1;
-                self.sqlite_bases.push(SqliteBase {
+                self.pending_base = Some(SqliteBase {
                     path: path_text,
                     reason,
                     detail,
                 });
                 Ok(DatabasePlan::Pages(scan.map(ScanTask::start)))
             }
+        }
+    }
+
+    /// Counts the page-level base planned for the database just read.
+    pub(super) fn record_pending_base(&mut self) {
+        if let Some(base) = self.pending_base.take() {
+            self.summary.sqlite_bases += 1;
+            self.sqlite_bases.push(base);
         }
     }
 

@@ -23,7 +23,7 @@ use crate::id::{to_cbor, ObjectId};
 use crate::pack::BlobType;
 use crate::snapshot::BackupSummary;
 use crate::sqlite::rows::RowState;
-use crate::sqlite::{Prepared, SqliteBase};
+use crate::sqlite::{LiveCopy, Prepared, SqliteBase};
 use crate::tree::{Node, NodeKind, Tree};
 use crate::Repository;
 
@@ -73,6 +73,7 @@ pub(super) fn run(
         hard_links: HashMap::new(),
         sqlite_plain: HashSet::new(),
         pending_row_state: None,
+        pending_base: None,
         row_states: Vec::new(),
         sqlite_bases: Vec::new(),
     };
@@ -126,6 +127,9 @@ pub(super) struct Walker {
     pub(super) pending_row_state: Option<RowState>,
     pub(super) row_states: Vec<PendingState>,
     pub(super) sqlite_bases: Vec<SqliteBase>,
+    /// The page-level base planned for the database being read, counted once its copy
+    /// passes the check.
+    pub(super) pending_base: Option<SqliteBase>,
 }
 
 impl Walker {
@@ -325,6 +329,27 @@ impl Walker {
         previous: Option<&Node>,
     ) -> Result<Option<FileRead>> {
         self.pending_row_state = None;
+        let Some((file, head)) = self.open_with_head(path) else {
+            return Ok(None);
+        };
+        // A SQLite database is read from a consistent copy in place of the file.
+        match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
+            Prepared::NotDatabase => self.read_plain(path, before, file, head),
+            Prepared::Copy(copy) => self.read_copy(path, before, previous, copy),
+            Prepared::Plain(warning) => {
+                self.sqlite_plain.insert(path.to_path_buf());
+                self.problem(path, ProblemKind::StoredPlain, warning);
+                self.read_plain(path, before, file, head)
+            }
+            Prepared::LeaveOut(reason) => {
+                self.problem(path, ProblemKind::Unreadable, reason);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Opens a file and reads its first bytes, or records why it could not.
+    fn open_with_head(&mut self, path: &Path) -> Option<(File, Vec<u8>)> {
         self.hook(path, HookPoint::BeforeOpen);
         let mut file = match File::open(path) {
             Ok(file) => file,
@@ -334,67 +359,133 @@ impl Walker {
                     ProblemKind::Vanished,
                     "removed before it could be read",
                 );
-                return Ok(None);
+                return None;
             }
             Err(e) => {
                 self.problem(path, ProblemKind::Unreadable, format!("cannot open: {e}"));
-                return Ok(None);
+                return None;
             }
         };
         self.hook(path, HookPoint::AfterOpen);
         let mut head = vec![0u8; HEAD_LEN];
-        let head_len = match read_up_to(&mut file, &mut head) {
-            Ok(n) => n,
+        match read_up_to(&mut file, &mut head) {
+            Ok(n) => head.truncate(n),
             Err(e) => {
                 self.problem(path, ProblemKind::Unreadable, format!("read failed: {e}"));
-                return Ok(None);
-            }
-        };
-        head.truncate(head_len);
-        // A SQLite database is read from a consistent copy in place of the file.
-        let mut live_copy = None;
-        // Declared after the copy, so it is dropped (and its thread joined) first.
-        let mut base_scan = None;
-        match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
-            Prepared::NotDatabase => {}
-            Prepared::Copy(copy) => {
-                let plan = self.plan_database(path, &copy.path, previous)?;
-                if let DatabasePlan::Increment(increment) = plan {
-                    let bytes = copy
-                        .file
-                        .metadata()
-                        .map_err(|e| RepoError::io("read metadata of the copy of", path, e))?
-                        .len();
-                    return Ok(Some(FileRead {
-                        content: Vec::new(),
-                        bytes,
-                        changed_metadata: None,
-                        increment: Some(increment),
-                    }));
-                }
-                if let DatabasePlan::Pages(scan) = plan {
-                    base_scan = scan;
-                }
-                file = copy
-                    .file
-                    .try_clone()
-                    .map_err(|e| RepoError::io("open the copy of", path, e))?;
-                head = copy.head.clone();
-                live_copy = Some(copy);
-            }
-            Prepared::Plain(warning) => {
-                self.sqlite_plain.insert(path.to_path_buf());
-                self.problem(path, ProblemKind::StoredPlain, warning);
-            }
-            Prepared::LeaveOut(reason) => {
-                self.problem(path, ProblemKind::Unreadable, reason);
-                return Ok(None);
+                return None;
             }
         }
+        Some((file, head))
+    }
+
+    /// Reads the consistent copy of a database: a row increment, or its pages.
+    fn read_copy(
+        &mut self,
+        path: &Path,
+        before: &Metadata,
+        previous: Option<&Node>,
+        mut copy: LiveCopy,
+    ) -> Result<Option<FileRead>> {
+        let copy_len = copy
+            .file
+            .metadata()
+            .map_err(|e| RepoError::io("read metadata of the copy of", path, e))?
+            .len();
+        // Dropped before the copy (a parameter), which waits for the scan's thread.
+        let base_scan = match self.plan_database(path, &mut copy, previous)? {
+            DatabasePlan::Increment(increment) => {
+                return Ok(Some(FileRead {
+                    content: Vec::new(),
+                    bytes: copy_len,
+                    changed_metadata: None,
+                    increment: Some(increment),
+                }));
+            }
+            DatabasePlan::Pages(scan) => scan,
+            DatabasePlan::Unusable(warning) => return self.read_again_plain(path, before, warning),
+        };
+        let read = self.chunk_file(path, &copy.file, copy.head.clone())?;
+        if let Err(warning) = copy.checked() {
+            drop(base_scan);
+            return self.read_again_plain(path, before, warning);
+        }
+        self.record_pending_base();
+        if let Some(scan) = base_scan {
+            self.finish_base_scan(path, scan);
+        }
+        let Some((content, bytes)) = read else {
+            return Ok(None);
+        };
+        self.summary.bytes_read += bytes;
+        // The copy is consistent however the file changed meanwhile.
+        Ok(Some(FileRead {
+            content,
+            bytes,
+            changed_metadata: None,
+            increment: None,
+        }))
+    }
+
+    /// Stores a database whose copy failed its check as the file itself, with the
+    /// warning, after the copy was already read.
+    fn read_again_plain(
+        &mut self,
+        path: &Path,
+        before: &Metadata,
+        warning: String,
+    ) -> Result<Option<FileRead>> {
+        self.pending_row_state = None;
+        self.pending_base = None;
+        self.sqlite_plain.insert(path.to_path_buf());
+        self.problem(path, ProblemKind::StoredPlain, warning);
+        let Some((file, head)) = self.open_with_head(path) else {
+            return Ok(None);
+        };
+        self.read_plain(path, before, file, head)
+    }
+
+    /// Reads a file that is not a database copy, and notes whether it changed while
+    /// it was read.
+    fn read_plain(
+        &mut self,
+        path: &Path,
+        before: &Metadata,
+        file: File,
+        head: Vec<u8>,
+    ) -> Result<Option<FileRead>> {
+        let Some((content, bytes)) = self.chunk_file(path, &file, head)? else {
+            return Ok(None);
+        };
+        self.summary.bytes_read += bytes;
+        let after = file
+            .metadata()
+            .map_err(|e| RepoError::io("read metadata of", path, e))?;
+        let changed = after.len() != before.len()
+            || after.mtime() != before.mtime()
+            || after.mtime_nsec() != before.mtime_nsec()
+            || after.ctime() != before.ctime()
+            || after.ctime_nsec() != before.ctime_nsec()
+            || bytes != before.len();
+        Ok(Some(FileRead {
+            content,
+            bytes,
+            changed_metadata: changed.then_some(after),
+            increment: None,
+        }))
+    }
+
+    /// Chunks `file` (positioned after `head`) into the pipeline. Returns the blob ids
+    /// and the bytes read, or `None` after recording a read error.
+    fn chunk_file(
+        &mut self,
+        path: &Path,
+        file: &File,
+        head: Vec<u8>,
+    ) -> Result<Option<(Vec<ObjectId>, u64)>> {
         let compress = !is_compressed_format(&head);
         let counter = Rc::new(Cell::new(0u64));
         let source = CountingReader {
-            inner: io::Cursor::new(head.clone()).chain(&file),
+            inner: io::Cursor::new(head.clone()).chain(file),
             progress: self.progress.clone(),
             count: counter.clone(),
         };
@@ -417,29 +508,7 @@ impl Walker {
                 }
             }
         }
-        drop(chunker);
-        if let Some(scan) = base_scan.take() {
-            self.finish_base_scan(path, scan);
-        }
-        let bytes = counter.get();
-        self.summary.bytes_read += bytes;
-        let after = file
-            .metadata()
-            .map_err(|e| RepoError::io("read metadata of", path, e))?;
-        // The copy of a database is consistent however the file changed meanwhile.
-        let changed = live_copy.is_none()
-            && (after.len() != before.len()
-                || after.mtime() != before.mtime()
-                || after.mtime_nsec() != before.mtime_nsec()
-                || after.ctime() != before.ctime()
-                || after.ctime_nsec() != before.ctime_nsec()
-                || bytes != before.len());
-        Ok(Some(FileRead {
-            content,
-            bytes,
-            changed_metadata: changed.then_some(after),
-            increment: None,
-        }))
+        Ok(Some((content, counter.get())))
     }
 }
 

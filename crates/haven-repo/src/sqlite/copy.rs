@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
@@ -35,12 +36,40 @@ pub(crate) struct LiveCopy {
     pub file: File,
     /// The copy's first bytes: the database header.
     pub head: Vec<u8>,
+    /// `PRAGMA quick_check` of the copy, running on its own thread while the backup
+    /// reads the copy: on a large database it takes as long as storing the pages.
+    check: Option<JoinHandle<Result<(), String>>>,
+    checked: Option<Result<(), String>>,
+}
+
+impl LiveCopy {
+    /// Waits for the copy's quick_check. Returns the warning for a copy that failed
+    /// it, to be stored as a plain file instead.
+    pub fn checked(&mut self) -> Result<(), String> {
+        if let Some(check) = self.check.take() {
+            let result = check
+                .join()
+                .unwrap_or_else(|_| Err("the quick_check thread panicked".into()));
+            self.checked = Some(result);
+        }
+        self.checked
+            .clone()
+            .unwrap_or(Ok(()))
+            .map_err(|reason| unusable_warning(&reason))
+    }
 }
 
 impl Drop for LiveCopy {
     fn drop(&mut self) {
+        if let Some(check) = self.check.take() {
+            let _ = check.join();
+        }
         remove_temporary(&self.path);
     }
+}
+
+fn unusable_warning(reason: &str) -> String {
+    format!("SQLite database could not be copied consistently ({reason}); stored as a plain file")
 }
 
 enum CopyError {
@@ -83,9 +112,9 @@ pub(crate) fn prepare(path: &Path, head: &[u8], options: &SqliteOptions) -> Prep
     }
     match copy_database(path, &header, options) {
         Ok(copy) => Prepared::Copy(copy),
-        Err(CopyError::Unusable(reason) | CopyError::ReadOnly(reason)) => Prepared::Plain(format!(
-            "SQLite database could not be copied consistently ({reason}); stored as a plain file"
-        )),
+        Err(CopyError::Unusable(reason) | CopyError::ReadOnly(reason)) => {
+            Prepared::Plain(unusable_warning(&reason))
+        }
         Err(CopyError::Locked { waited }) => {
             let waited = format!("{:.1} s", waited.as_secs_f64());
             match options.locked {
@@ -133,7 +162,9 @@ fn copy_database(
         }
         other => other?,
     }
-    verify_copy(&temp_path, header)?;
+    verify_page_size(&temp_path, header)?;
+    let check_path = temp_path.clone();
+    let check = std::thread::spawn(move || quick_check(&check_path));
     let mut file = File::open(&temp_path)
         .map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
     let mut head = vec![0u8; HEADER_LEN];
@@ -144,6 +175,8 @@ fn copy_database(
         path: temp_path,
         file,
         head,
+        check: Some(check),
+        checked: None,
     })
 }
 
@@ -192,12 +225,16 @@ fn copy_into(
     }
 }
 
-/// Checks that the copy is a well-formed database with the source's page size.
-fn verify_copy(path: &Path, header: &DatabaseHeader) -> Result<(), CopyError> {
-    let conn = Connection::open_with_flags(
+fn open_copy(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    )
+}
+
+/// Checks that the copy is a database with the source's page size.
+fn verify_page_size(path: &Path, header: &DatabaseHeader) -> Result<(), CopyError> {
+    let conn = open_copy(path)?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
     if page_size as usize != header.page_size {
         return Err(CopyError::Unusable(format!(
@@ -205,15 +242,21 @@ fn verify_copy(path: &Path, header: &DatabaseHeader) -> Result<(), CopyError> {
             header.page_size
         )));
     }
-    let mut statement = conn.prepare("PRAGMA quick_check(5)")?;
+    Ok(())
+}
+
+/// Checks that the copy is a well-formed database: every b-tree page and every
+/// full-text index's own structure.
+fn quick_check(path: &Path) -> Result<(), String> {
+    let sql_error = |e: rusqlite::Error| format!("SQLite error: {e}");
+    let conn = open_copy(path).map_err(sql_error)?;
+    let mut statement = conn.prepare("PRAGMA quick_check(5)").map_err(sql_error)?;
     let problems: Vec<String> = statement
-        .query_map([], |row| row.get::<_, String>(0))?
-        .collect::<Result<_, _>>()?;
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(sql_error)?;
     if problems != ["ok"] {
-        return Err(CopyError::Unusable(format!(
-            "quick_check: {}",
-            problems.join("; ")
-        )));
+        return Err(format!("quick_check: {}", problems.join("; ")));
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ mod sidecar;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) use copy::{prepare, Prepared};
+pub(crate) use copy::{prepare, LiveCopy, Prepared};
 pub use header::{DatabaseHeader, SQLITE_MAGIC};
 pub use rows::{BaseReason, SqliteBase};
 pub(crate) use sidecar::{has_live_sidecar, main_database_of, remove_sidecars};

@@ -213,7 +213,7 @@ fn verify(
                 rows.name, expected.name
             ));
         }
-        let count = rows.rows.len() as u64;
+        let count = rows.len() as u64;
         if count != expected.rows || rows.hash() != expected.hash {
             return Err(format!(
                 "table {:?} has {count} rows that do not match the increment's {} rows and table hash",

@@ -15,6 +15,7 @@ mod plan;
 mod scan;
 mod schema;
 mod state;
+mod table_rows;
 mod value;
 
 use serde::Serialize;

@@ -3,32 +3,12 @@
 
 use haven_crypto::SecretKey;
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 
 use super::increment::TableChange;
 use super::schema::{quote, sql_error, RowKey, TableInfo};
+pub(crate) use super::table_rows::TableRows;
+use super::table_rows::{compare, KeyRef};
 use super::value::{encode_value, row_hash, rowid_key, Value};
-
-/// One row as the local state records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RowEntry(#[serde(with = "crate::id::bytes")] pub Vec<u8>, pub u64);
-
-/// Every row of one table, sorted by row key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TableRows {
-    pub name: String,
-    pub rows: Vec<RowEntry>,
-}
-
-impl TableRows {
-    /// Returns the keyed table hash: the wrapping sum of the row hashes. Row keys are
-    /// unique and part of each row hash, so equal rows cannot cancel out.
-    pub fn hash(&self) -> u64 {
-        self.rows
-            .iter()
-            .fold(0u64, |sum, row| sum.wrapping_add(row.1))
-    }
-}
 
 /// Why a scan stopped.
 #[derive(Debug)]
@@ -71,33 +51,35 @@ pub(crate) fn scan_table(
     let mut statement = conn.prepare(&sql).map_err(sql_error)?;
     let mut query = statement.query([]).map_err(sql_error)?;
     let value_start = usize::from(matches!(table.key, RowKey::Rowid(_)));
-    let mut entries = Vec::new();
+    let mut rows = TableRows::new(table.name.clone(), value_start == 1);
     let mut upserted = Vec::new();
     let mut encoded = Vec::new();
+    let mut primary_key = Vec::new();
     while let Some(row) = query.next().map_err(sql_error)? {
-        let key = match &table.key {
-            RowKey::Rowid(_) => rowid_key(row.get::<_, i64>(0).map_err(sql_error)?),
+        let rowid_bytes;
+        let (key, key_bytes) = match &table.key {
+            RowKey::Rowid(_) => {
+                let rowid = row.get::<_, i64>(0).map_err(sql_error)?;
+                rowid_bytes = rowid_key(rowid);
+                (KeyRef::Rowid(rowid), &rowid_bytes[..])
+            }
             RowKey::PrimaryKey(positions) => {
-                let mut key = Vec::new();
+                primary_key.clear();
                 for position in positions {
-                    encode_value(&mut key, row.get_ref(*position).map_err(sql_error)?);
+                    encode_value(&mut primary_key, row.get_ref(*position).map_err(sql_error)?);
                 }
-                key
+                (KeyRef::Encoded(&primary_key), &primary_key[..])
             }
         };
         encoded.clear();
         for index in value_start..select.len() {
             encode_value(&mut encoded, row.get_ref(index).map_err(sql_error)?);
         }
-        let hash = row_hash(hash_key, &key, &encoded);
+        let hash = row_hash(hash_key, key_bytes, &encoded);
         if let Some(old) = old {
-            let unchanged = old
-                .rows
-                .binary_search_by(|entry| entry.0.as_slice().cmp(&key))
-                .is_ok_and(|i| old.rows[i].1 == hash);
-            if !unchanged {
+            if old.find(key) != Some(hash) {
                 *budget = budget
-                    .checked_sub(key.len() + encoded.len())
+                    .checked_sub(key_bytes.len() + encoded.len())
                     .ok_or(ScanError::TooLarge)?;
                 let values = (0..select.len())
                     .map(|i| row.get_ref(i).map(Value::from_ref))
@@ -106,19 +88,15 @@ pub(crate) fn scan_table(
                 upserted.push(values);
             }
         }
-        entries.push(RowEntry(key, hash));
+        rows.push(key, hash)?;
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let rows = TableRows {
-        name: table.name.clone(),
-        rows: entries,
-    };
+    rows.sort();
     let change = match old {
         Some(old) => Some(TableChange {
             name: table.name.clone(),
-            deleted: deleted_keys(old, &rows, &table.key)?,
+            deleted: deleted_keys(old, &rows)?,
             upserted,
-            rows: rows.rows.len() as u64,
+            rows: rows.len() as u64,
             hash: rows.hash(),
         }),
         None => None,
@@ -127,28 +105,24 @@ pub(crate) fn scan_table(
 }
 
 /// Returns the key values of rows in `old` that `new` no longer has: the rowid, or
-/// the primary key values.
-fn deleted_keys(old: &TableRows, new: &TableRows, key: &RowKey) -> Result<Vec<Vec<Value>>, String> {
+/// the primary key values. Both are sorted by key, so one pass over each suffices.
+fn deleted_keys(old: &TableRows, new: &TableRows) -> Result<Vec<Vec<Value>>, String> {
     let mut deleted = Vec::new();
-    let mut next = new.rows.iter().peekable();
-    for entry in &old.rows {
-        while next.next_if(|n| n.0 < entry.0).is_some() {}
-        if next.peek().is_some_and(|n| n.0 == entry.0) {
+    let mut next = 0;
+    for index in 0..old.len() {
+        let key = old.key(index);
+        while next < new.len() && compare(new.key(next), key).is_lt() {
+            next += 1;
+        }
+        if next < new.len() && new.key(next) == key {
             continue;
         }
         deleted.push(match key {
-            RowKey::Rowid(_) => vec![Value::Integer(decode_rowid_key(&entry.0)?)],
-            RowKey::PrimaryKey(_) => decode_values(&entry.0)?,
+            KeyRef::Rowid(rowid) => vec![Value::Integer(rowid)],
+            KeyRef::Encoded(bytes) => decode_values(bytes)?,
         });
     }
     Ok(deleted)
-}
-
-fn decode_rowid_key(key: &[u8]) -> Result<i64, String> {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .map_err(|_| format!("a rowid key has {} bytes, not 8", key.len()))?;
-    Ok((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
 
 /// Decodes a sequence of canonically encoded values.
@@ -224,12 +198,5 @@ mod tests {
     fn truncated_key_rejected() {
         let bytes = encode_all(&[Value::Text(b"hello".to_vec())]);
         assert!(decode_values(&bytes[..bytes.len() - 1]).is_err());
-    }
-
-    #[test]
-    fn rowid_key_roundtrip() {
-        for rowid in [i64::MIN, -1, 0, 42, i64::MAX] {
-            assert_eq!(decode_rowid_key(&rowid_key(rowid)).unwrap(), rowid);
-        }
     }
 }

@@ -18,7 +18,7 @@ use crate::keys::associated_data;
 use crate::tree::Node;
 
 /// Format version of a state file's plaintext.
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 /// Folder under the state folder that holds the row state files.
 const STATE_SUBDIR: &str = "sqlite-rows";
 

@@ -72,8 +72,8 @@ fn encode_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
 
 /// Returns the row key of a rowid: the big-endian bits with the sign bit flipped, so
 /// byte order equals numeric order.
-pub(crate) fn rowid_key(rowid: i64) -> Vec<u8> {
-    ((rowid as u64) ^ (1 << 63)).to_be_bytes().to_vec()
+pub(crate) fn rowid_key(rowid: i64) -> [u8; 8] {
+    ((rowid as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// Returns the 64-bit keyed hash of one row: the first 8 bytes (little-endian) of
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn rowid_keys_sort_numerically() {
         let rowids = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
-        let keys: Vec<Vec<u8>> = rowids.iter().map(|r| rowid_key(*r)).collect();
+        let keys: Vec<[u8; 8]> = rowids.iter().map(|r| rowid_key(*r)).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
