@@ -114,6 +114,15 @@ pub(crate) struct FinishedPack {
 }
 
 impl PackBuilder {
+    /// Starts a pack in `bytes`, an empty buffer whose capacity is reused.
+    pub fn with_buffer(bytes: Vec<u8>) -> Self {
+        debug_assert!(bytes.is_empty());
+        Self {
+            bytes,
+            entries: Vec::new(),
+        }
+    }
+
     pub fn add(&mut self, blob_type: BlobType, id: ObjectId, sealed: &[u8], raw_length: u64) {
         self.entries.push(PackEntry {
             blob_type,

@@ -165,7 +165,7 @@ impl Storage {
 
     /// Writes a whole object. On a local folder it is written under `.tmp/` and
     /// renamed, so the final name never contains a partial object.
-    pub async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+    pub async fn write(&self, path: &str, bytes: impl Into<opendal::Buffer>) -> Result<()> {
         let write = || async {
             self.operator
                 .write(path, bytes)

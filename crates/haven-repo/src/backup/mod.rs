@@ -1,5 +1,6 @@
 //! Backing up files and folders into a new snapshot.
 
+mod buffers;
 mod file_content;
 mod pipeline;
 mod sqlite_rows;

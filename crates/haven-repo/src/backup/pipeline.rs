@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use super::buffers::BufferPool;
 use crate::error::{RepoError, Result};
 use crate::id::ObjectId;
 use crate::index::{self, IndexFile, IndexedPack};
 use crate::pack::{self, BlobType, PackBuilder};
 use crate::Repository;
 
-const CHANNEL_DEPTH: usize = 8;
+const CHANNEL_DEPTH: usize = 2;
 /// Small blobs (SQLite pages, small files) travel between threads in batches of about
 /// this many bytes: waking a thread for every 4 KiB page cost a tenth of a backup's
 /// CPU time.
@@ -235,6 +236,7 @@ struct Upload {
 
 struct Packer {
     repo: Repository,
+    buffers: BufferPool,
     handle: Handle,
     flush_every_packs: usize,
     max_uploads: usize,
@@ -254,12 +256,18 @@ impl Packer {
         limits: &PipelineLimits,
         written: Arc<AtomicU64>,
     ) -> Self {
+        let max_uploads = limits.uploads.max(1);
+        // A pack closes once it reaches the pack size, so its last blob (at most the
+        // largest chunk, sealed) and the header may take it past that.
+        let capacity = repo.config.pack_size as usize + repo.config.chunk_max as usize + (1 << 20);
+        let buffers = BufferPool::new(capacity, max_uploads + 1);
         Self {
+            data: PackBuilder::with_buffer(buffers.take()),
+            buffers,
             repo,
             handle,
             flush_every_packs: limits.flush_every_packs.max(1),
-            max_uploads: limits.uploads.max(1),
-            data: PackBuilder::default(),
+            max_uploads,
             trees: PackBuilder::default(),
             uploads: VecDeque::new(),
             unindexed: Vec::new(),
@@ -279,7 +287,11 @@ impl Packer {
             };
             builder.add(blob.blob_type, blob.id, &blob.sealed, blob.raw_length);
             if builder.len() >= pack_size {
-                let full = std::mem::take(builder);
+                let next = match blob.blob_type {
+                    BlobType::Data => PackBuilder::with_buffer(self.buffers.take()),
+                    BlobType::Tree => PackBuilder::default(),
+                };
+                let full = std::mem::replace(builder, next);
                 self.upload(full)?;
             }
             if self.unindexed.len() >= self.flush_every_packs
@@ -313,7 +325,7 @@ impl Packer {
         };
         let storage = self.repo.storage.clone();
         let path = pack::pack_path(&pack.id);
-        let bytes = finished.bytes;
+        let bytes = self.buffers.share(finished.bytes);
         let task = self
             .handle
             .spawn(async move { storage.write(&path, bytes).await });
