@@ -6,6 +6,7 @@ use std::path::Path;
 use haven_crypto::SecretKey;
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 
+use super::fts_update::{plan_updates, IndexUpdate};
 use super::increment::{scan_database, Increment, TableChange};
 use super::schema::{quote, read_schema, sql_error, RowKey, Schema, TableInfo};
 
@@ -55,17 +56,21 @@ pub(crate) fn apply_chain(
             ));
         }
     }
-    apply_in_transaction(&mut conn, &schema, increments)?;
-    verify(&conn, path, &schema, last, hash_key)
+    let mut updates = plan_updates(&schema);
+    apply_in_transaction(&mut conn, &schema, increments, &mut updates)?;
+    verify(&conn, path, &schema, &updates, last, hash_key)
         .map_err(|reason| ApplyError::at(increments.len() - 1, reason))?;
     conn.close()
         .map_err(|(_, e)| ApplyError::whole(sql_error(e)))
 }
 
+/// Applies the increments in one transaction. `updates` are the full-text indexes
+/// updated row by row; one whose update fails is left out of it, to be rebuilt.
 fn apply_in_transaction(
     conn: &mut Connection,
     schema: &Schema,
     increments: &[Increment],
+    updates: &mut Vec<IndexUpdate>,
 ) -> Result<(), ApplyError> {
     let whole = |e: rusqlite::Error| ApplyError::whole(sql_error(e));
     let transaction = conn.transaction().map_err(whole)?;
@@ -97,15 +102,39 @@ fn apply_in_transaction(
                         format!("the database has no table {:?}", change.name),
                     )
                 })?;
+            update_indexes(&transaction, updates, change, IndexUpdate::remove_old);
             apply_table(&transaction, table, change).map_err(|reason| {
                 ApplyError::at(number, format!("table {:?}: {reason}", change.name))
             })?;
+            update_indexes(&transaction, updates, change, IndexUpdate::add_new);
         }
     }
     for (_, sql) in &triggers {
         transaction.execute_batch(sql).map_err(whole)?;
     }
     transaction.commit().map_err(whole)
+}
+
+/// Runs `step` for each index over the changed table. An index whose step fails is
+/// dropped from `updates`, so it is rebuilt after the increments.
+fn update_indexes(
+    conn: &Connection,
+    updates: &mut Vec<IndexUpdate>,
+    change: &TableChange,
+    step: fn(&IndexUpdate, &Connection, &TableChange) -> Result<(), String>,
+) {
+    updates.retain(|update| {
+        if update.content != change.name {
+            return true;
+        }
+        match step(update, conn, change) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(table = %update.name, %error, "updating the full-text index row by row failed; rebuilding it");
+                false
+            }
+        }
+    });
 }
 
 fn apply_table(conn: &Connection, table: &TableInfo, change: &TableChange) -> Result<(), String> {
@@ -164,25 +193,19 @@ fn apply_table(conn: &Connection, table: &TableInfo, change: &TableChange) -> Re
     Ok(())
 }
 
-/// Rebuilds the derivable full-text indexes, then checks the database's integrity and
-/// every table's row count and hash against `last`.
+/// Rebuilds the derivable full-text indexes not in `updated`, then checks the
+/// database's integrity and every table's row count and hash against `last`.
 fn verify(
     conn: &Connection,
     path: &Path,
     schema: &Schema,
+    updated: &[IndexUpdate],
     last: &Increment,
     hash_key: &SecretKey,
 ) -> Result<(), String> {
-    for table in &schema.rebuilt {
-        let name = quote(&table.name);
-        conn.execute_batch(&format!("INSERT INTO {name}({name}) VALUES('rebuild')"))
-            .map_err(|e| {
-                format!(
-                    "rebuilding the full-text index {:?} failed: {}",
-                    table.name,
-                    sql_error(e)
-                )
-            })?;
+    let is_updated = |name: &str| updated.iter().any(|u| u.name == name);
+    for table in schema.rebuilt.iter().filter(|t| !is_updated(&t.name)) {
+        rebuild(conn, &table.name)?;
     }
     // The structure check and the row hashes read the same committed file, each on
     // its own connection and thread.
@@ -194,7 +217,16 @@ fn verify(
             .unwrap_or_else(|_| Err("the quick_check thread panicked".into()));
         (problems, scanned)
     });
-    let problems = problems?;
+    let mut problems = problems?;
+    if problems != ["ok"] && !updated.is_empty() {
+        // An index updated row by row that does not match its content is rebuilt, and
+        // the whole check runs again.
+        tracing::warn!(problems = %problems.join("; "), "quick_check failed after the row-by-row full-text index updates; rebuilding those indexes");
+        for update in updated {
+            rebuild(conn, &update.name)?;
+        }
+        problems = quick_check(path)?;
+    }
     if problems != ["ok"] {
         return Err(format!("quick_check failed: {}", problems.join("; ")));
     }
@@ -222,6 +254,17 @@ fn verify(
         }
     }
     Ok(())
+}
+
+fn rebuild(conn: &Connection, table: &str) -> Result<(), String> {
+    let name = quote(table);
+    conn.execute_batch(&format!("INSERT INTO {name}({name}) VALUES('rebuild')"))
+        .map_err(|e| {
+            format!(
+                "rebuilding the full-text index {table:?} failed: {}",
+                sql_error(e)
+            )
+        })
 }
 
 /// Runs `PRAGMA quick_check` on its own read-only connection. It walks every b-tree

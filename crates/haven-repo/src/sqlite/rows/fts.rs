@@ -16,6 +16,18 @@ use super::schema::SchemaEntry;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FullTextTable {
     pub name: String,
+    /// For an FTS5 table over an ordinary table's rows, what a restore needs to
+    /// update the index row by row instead of rebuilding it.
+    pub external: Option<ExternalContent>,
+}
+
+/// The content of an FTS5 table declared with `content=<table>`: the index covers the
+/// rows of `table`, keyed by `rowid_column`, with the values of `columns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ExternalContent {
+    pub table: String,
+    pub rowid_column: String,
+    pub columns: Vec<String>,
 }
 
 const FTS5_SHADOWS: &[&str] = &["_data", "_idx", "_docsize"];
@@ -46,11 +58,54 @@ pub(crate) fn derivable_shadow_tables(
         for suffix in suffixes {
             shadows.insert(format!("{}{suffix}", entry.name));
         }
+        let external = (module == "fts5")
+            .then(|| external_content(&args))
+            .flatten();
         tables.push(FullTextTable {
             name: entry.name.clone(),
+            external,
         });
     }
     (tables, shadows)
+}
+
+/// Returns the external content of FTS5 arguments with `content=<table>`, unless
+/// `columnsize=0` leaves out the `_docsize` table that tells which rows the index has.
+fn external_content(args: &[String]) -> Option<ExternalContent> {
+    let mut table = None;
+    let mut rowid_column = "rowid".to_string();
+    let mut columns = Vec::new();
+    for arg in args {
+        match arg.split_once('=') {
+            Some((option, value)) => {
+                let value = unquote(value.trim());
+                match option.trim().to_ascii_lowercase().as_str() {
+                    "content" => table = Some(value),
+                    "content_rowid" => rowid_column = value,
+                    "columnsize" if value.trim() == "0" => return None,
+                    _ => {}
+                }
+            }
+            None => columns.push(column_name(arg)),
+        }
+    }
+    Some(ExternalContent {
+        table: table.filter(|t| !t.is_empty())?,
+        rowid_column,
+        columns,
+    })
+}
+
+/// Returns the column name of an FTS5 column argument such as `"a b" UNINDEXED`.
+fn column_name(arg: &str) -> String {
+    let arg = arg.trim();
+    let quoted_end = match arg.chars().next() {
+        Some(q @ ('"' | '\'' | '`')) => arg[1..].find(q).map(|i| i + 2),
+        Some('[') => arg.find(']').map(|i| i + 1),
+        _ => None,
+    };
+    let end = quoted_end.unwrap_or_else(|| arg.find(char::is_whitespace).unwrap_or(arg.len()));
+    unquote(&arg[..end])
 }
 
 /// Returns the lowercase module name and the arguments of `CREATE VIRTUAL TABLE`.
@@ -168,9 +223,29 @@ mod tests {
         ];
         let (tables, shadows) = derivable_shadow_tables(&entries);
         assert_eq!(tables.len(), 3);
+        assert_eq!(tables[0].external, None);
+        assert_eq!(tables[1].external, None);
+        let external = ExternalContent {
+            table: "messages".into(),
+            rowid_column: "id".into(),
+            columns: vec!["body".into()],
+        };
+        assert_eq!(tables[2].external, Some(external));
         assert!(shadows.contains("a_data"));
         assert!(shadows.contains("b_segdir"));
         assert!(!shadows.contains("a_content"));
+    }
+
+    #[test]
+    fn external_content_options_parsed() {
+        let args = split_arguments("\"a b\" UNINDEXED, c, content = 'msg', columnsize=1");
+        let external = external_content(&args).unwrap();
+        assert_eq!(external.table, "msg");
+        assert_eq!(external.rowid_column, "rowid");
+        assert_eq!(external.columns, ["a b", "c"]);
+        let no_sizes = split_arguments("c, content='msg', columnsize=0");
+        assert_eq!(external_content(&no_sizes), None);
+        assert_eq!(external_content(&split_arguments("c")), None);
     }
 
     #[test]

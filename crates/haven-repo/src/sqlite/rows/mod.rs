@@ -10,6 +10,7 @@
 
 mod apply;
 mod fts;
+mod fts_update;
 mod increment;
 mod plan;
 mod scan;
