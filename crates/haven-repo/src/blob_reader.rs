@@ -50,9 +50,17 @@ impl Repository {
         ids: &[ObjectId],
     ) -> impl Stream<Item = Result<Loaded>> + 'a {
         let reads = plan_reads(ids, |id| self.locate(id));
+        // Each read runs as its own task, so the reads in flight also decrypt and
+        // decompress in parallel, not on the thread that consumes the stream.
         stream::iter(reads)
-            .map(move |read| self.perform(read))
+            .map(move |read| {
+                let repo = self.clone();
+                tokio::spawn(async move { repo.perform(read).await })
+            })
             .buffered(PARALLEL_READS)
+            .map(|joined| {
+                joined.map_err(|e| RepoError::Pipeline(format!("a blob read task failed: {e}")))?
+            })
     }
 
     async fn perform(&self, read: Read) -> Result<Loaded> {
