@@ -43,6 +43,71 @@ pub(crate) fn scan_table(
     old: Option<&TableRows>,
     budget: &mut usize,
 ) -> Result<(TableRows, Option<TableChange>), ScanError> {
+    let mut rows = TableRows::new(table.name.clone(), matches!(table.key, RowKey::Rowid(_)));
+    let mut upserted = Vec::new();
+    for_each_row(conn, table, hash_key, |scanned| {
+        if let Some(old) = old {
+            if old.find(scanned.key) != Some(scanned.hash) {
+                *budget = budget
+                    .checked_sub(scanned.size)
+                    .ok_or(ScanError::TooLarge)?;
+                let values = (0..scanned.columns)
+                    .map(|i| scanned.row.get_ref(i).map(Value::from_ref))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_error)?;
+                upserted.push(values);
+            }
+        }
+        Ok(rows.push(scanned.key, scanned.hash)?)
+    })?;
+    rows.sort();
+    let change = match old {
+        Some(old) => Some(TableChange {
+            name: table.name.clone(),
+            deleted: deleted_keys(old, &rows)?,
+            upserted,
+            rows: rows.len() as u64,
+            hash: rows.hash(),
+        }),
+        None => None,
+    };
+    Ok((rows, change))
+}
+
+/// Returns the row count and keyed table hash ([`TableRows::hash`]) of `table`
+/// without keeping its rows.
+pub(crate) fn table_digest(
+    conn: &Connection,
+    table: &TableInfo,
+    hash_key: &SecretKey,
+) -> Result<(u64, u64), ScanError> {
+    let (mut count, mut sum) = (0u64, 0u64);
+    for_each_row(conn, table, hash_key, |scanned| {
+        count += 1;
+        sum = sum.wrapping_add(scanned.hash);
+        Ok(())
+    })?;
+    Ok((count, sum))
+}
+
+/// One row of a scan.
+struct ScannedRow<'a> {
+    key: KeyRef<'a>,
+    hash: u64,
+    /// Encoded size of the key and the values.
+    size: usize,
+    row: &'a rusqlite::Row<'a>,
+    /// Columns in `row`: the rowid (for a rowid table) and every stored column.
+    columns: usize,
+}
+
+/// Reads every row of `table` and hands each, with its key and keyed hash, to `visit`.
+fn for_each_row(
+    conn: &Connection,
+    table: &TableInfo,
+    hash_key: &SecretKey,
+    mut visit: impl FnMut(ScannedRow) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
     let mut select: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
     if let RowKey::Rowid(alias) = &table.key {
         select.insert(0, alias.clone());
@@ -51,8 +116,6 @@ pub(crate) fn scan_table(
     let mut statement = conn.prepare(&sql).map_err(sql_error)?;
     let mut query = statement.query([]).map_err(sql_error)?;
     let value_start = usize::from(matches!(table.key, RowKey::Rowid(_)));
-    let mut rows = TableRows::new(table.name.clone(), value_start == 1);
-    let mut upserted = Vec::new();
     let mut encoded = Vec::new();
     let mut primary_key = Vec::new();
     while let Some(row) = query.next().map_err(sql_error)? {
@@ -75,33 +138,15 @@ pub(crate) fn scan_table(
         for index in value_start..select.len() {
             encode_value(&mut encoded, row.get_ref(index).map_err(sql_error)?);
         }
-        let hash = row_hash(hash_key, key_bytes, &encoded);
-        if let Some(old) = old {
-            if old.find(key) != Some(hash) {
-                *budget = budget
-                    .checked_sub(key_bytes.len() + encoded.len())
-                    .ok_or(ScanError::TooLarge)?;
-                let values = (0..select.len())
-                    .map(|i| row.get_ref(i).map(Value::from_ref))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(sql_error)?;
-                upserted.push(values);
-            }
-        }
-        rows.push(key, hash)?;
+        visit(ScannedRow {
+            key,
+            hash: row_hash(hash_key, key_bytes, &encoded),
+            size: key_bytes.len() + encoded.len(),
+            row,
+            columns: select.len(),
+        })?;
     }
-    rows.sort();
-    let change = match old {
-        Some(old) => Some(TableChange {
-            name: table.name.clone(),
-            deleted: deleted_keys(old, &rows)?,
-            upserted,
-            rows: rows.len() as u64,
-            hash: rows.hash(),
-        }),
-        None => None,
-    };
-    Ok((rows, change))
+    Ok(())
 }
 
 /// Returns the key values of rows in `old` that `new` no longer has: the rowid, or
