@@ -56,10 +56,24 @@ enum Command {
     Whatsapp(whatsapp_cmds::WhatsappCommand),
 }
 
+/// Makes glibc serve every allocation of 128 KiB or more with its own mapping, which
+/// it returns to the system when freed. By default glibc raises that threshold after
+/// the first large free, and freed chunk and state buffers then stayed in its heaps:
+/// a daily backup of a 1 GB chat folder peaked at 200 MB resident instead of 114 MB.
+/// Pack, chunk and sealing buffers are pooled, so this costs few page faults.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Exit code for a restore or check that finished but found damaged data.
 pub const EXIT_DAMAGED: u8 = 3;
 
 fn main() -> ExitCode {
+    fix_mmap_threshold();
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Vault(vault_cmds::VaultCommand::Serve(_)) => "info",

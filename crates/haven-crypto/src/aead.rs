@@ -28,16 +28,37 @@ pub fn seal_with_nonce(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new(key.expose().into());
     // One buffer, encrypted in place: a pack's data passes through here once.
     let mut out = Vec::with_capacity(AEAD_OVERHEAD + plaintext.len());
-    out.extend_from_slice(nonce);
+    out.extend_from_slice(&[0; NONCE_LEN]);
     out.extend_from_slice(plaintext);
-    let tag = cipher
-        .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut out[NONCE_LEN..])
-        .expect("XChaCha20-Poly1305 encryption has no failure case for in-memory data");
-    out.extend_from_slice(&tag);
+    encrypt_in_place(key, nonce, aad, &mut out);
     out
+}
+
+/// Seals `buffer[NONCE_LEN..]` in place with a fresh random nonce. The nonce goes over
+/// the first [`NONCE_LEN`] bytes, which the caller leaves free, and the tag is appended,
+/// so the result is the message that [`seal`] makes of the same plaintext.
+///
+/// # Panics
+/// If `buffer` is shorter than [`NONCE_LEN`].
+pub fn seal_in_place(key: &SecretKey, aad: &[u8], buffer: &mut Vec<u8>) {
+    assert!(
+        buffer.len() >= NONCE_LEN,
+        "the buffer must start with {NONCE_LEN} bytes left for the nonce"
+    );
+    let mut nonce = [0u8; NONCE_LEN];
+    crate::random_bytes(&mut nonce);
+    encrypt_in_place(key, &nonce, aad, buffer);
+}
+
+fn encrypt_in_place(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], buffer: &mut Vec<u8>) {
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    buffer[..NONCE_LEN].copy_from_slice(nonce);
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut buffer[NONCE_LEN..])
+        .expect("XChaCha20-Poly1305 encryption has no failure case for in-memory data");
+    buffer.extend_from_slice(&tag);
 }
 
 /// Decrypts a message made by [`seal`] and checks its tag against `aad`.

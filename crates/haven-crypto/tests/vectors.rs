@@ -126,3 +126,22 @@ fn debug_hides_keys() {
     assert!(!format!("{key:?}").contains("abab"));
     assert!(!format!("{:?}", key.secret()).contains("abab"));
 }
+
+#[test]
+fn seal_in_place_opens_like_seal() {
+    let key = key_of(0x05);
+    let mut buffer = vec![0xAA; haven_crypto::NONCE_LEN];
+    buffer.extend_from_slice(b"reused buffer");
+    haven_crypto::seal_in_place(&key, b"aad", &mut buffer);
+    assert_eq!(
+        buffer.len(),
+        b"reused buffer".len() + haven_crypto::AEAD_OVERHEAD
+    );
+    assert_ne!(
+        &buffer[..haven_crypto::NONCE_LEN],
+        &[0xAA; haven_crypto::NONCE_LEN]
+    );
+    let opened = haven_crypto::open(&key, b"aad", &buffer).unwrap();
+    assert_eq!(opened, b"reused buffer");
+    assert!(haven_crypto::open(&key, b"other", &buffer).is_err());
+}

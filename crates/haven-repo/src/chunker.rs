@@ -4,6 +4,7 @@ use std::io::{self, Read};
 
 use fastcdc::v2020::{FastCDC, Normalization};
 
+use crate::backup::buffers::BufferPool;
 use crate::config::RepoConfig;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -35,6 +36,26 @@ impl<R: Read> Chunker<R> {
                 done: false,
             },
             None => Chunker::ContentDefined(ContentDefined::new(source, config, seed)),
+        }
+    }
+
+    /// Reads through `buffer`, an empty buffer kept from an earlier file, and takes
+    /// each chunk of at least `pool_from` bytes from `pool`, which the consumer refills.
+    /// Fresh buffers for every file and chunk cost page faults on every byte.
+    pub fn reuse(mut self, buffer: Vec<u8>, pool: BufferPool, pool_from: usize) -> Self {
+        if let Chunker::ContentDefined(cdc) = &mut self {
+            cdc.buffer = buffer;
+            cdc.buffer.clear();
+            cdc.pool = Some((pool, pool_from));
+        }
+        self
+    }
+
+    /// Returns the reading buffer for the next file.
+    pub fn into_buffer(self) -> Vec<u8> {
+        match self {
+            Chunker::ContentDefined(cdc) => cdc.buffer,
+            Chunker::Fixed { .. } => Vec::new(),
         }
     }
 
@@ -84,6 +105,8 @@ pub(crate) struct ContentDefined<R: Read> {
     avg: u32,
     max: u32,
     seed: u64,
+    /// The pool that chunks of at least the given length take their buffers from.
+    pool: Option<(BufferPool, usize)>,
 }
 
 /// First allocation of a chunker's buffer; it doubles from there as a file needs.
@@ -100,6 +123,7 @@ impl<R: Read> ContentDefined<R> {
             avg: config.chunk_avg,
             max: config.chunk_max,
             seed,
+            pool: None,
         }
     }
 
@@ -119,7 +143,14 @@ impl<R: Read> ContentDefined<R> {
             self.seed,
         );
         let (_, end) = cdc.cut(0, window.len());
-        let chunk = window[..end].to_vec();
+        let chunk = match &self.pool {
+            Some((pool, from)) if end >= *from => {
+                let mut chunk = pool.take();
+                chunk.extend_from_slice(&window[..end]);
+                chunk
+            }
+            _ => window[..end].to_vec(),
+        };
         self.start += end;
         Ok(Some(chunk))
     }

@@ -64,26 +64,36 @@ fn samples_compress(data: &[u8]) -> bool {
 
 /// Returns the compression byte followed by the stored form of `data`.
 pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(data, try_compress, &mut out);
+    out
+}
+
+/// Appends the compression byte and the stored form of `data` to `out`.
+pub fn encode_into(data: &[u8], try_compress: bool, out: &mut Vec<u8>) {
     if try_compress && data.len() >= 64 && samples_compress(data) {
         let level = if data.len() < SMALL_BLOB {
             SMALL_LEVEL
         } else {
             LEVEL
         };
-        if let Ok(compressed) = compress_zstd(data, level) {
+        let appended = with_compressed(data, level, |compressed| {
             // Keep the compressed form only when it saves at least 1/32 of the size.
-            if compressed.len() < data.len() - data.len() / 32 {
-                let mut out = Vec::with_capacity(compressed.len() + 1);
+            let keep = compressed.len() < data.len() - data.len() / 32;
+            if keep {
+                out.reserve(compressed.len() + 1);
                 out.push(ZSTD);
-                out.extend_from_slice(&compressed);
-                return out;
+                out.extend_from_slice(compressed);
             }
+            keep
+        });
+        if appended.unwrap_or(false) {
+            return;
         }
     }
-    let mut out = Vec::with_capacity(data.len() + 1);
+    out.reserve(data.len() + 1);
     out.push(STORED);
     out.extend_from_slice(data);
-    out
 }
 
 /// Reverses [`encode`]. Fails on output longer than [`MAX_BLOB_LENGTH`].
@@ -102,31 +112,43 @@ fn decode_at_most(payload: &[u8], max_length: u64) -> Result<Vec<u8>, String> {
 
 /// Compresses with this thread's context for `level`, created on first use.
 fn compress_zstd(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    with_compressed(data, level, <[u8]>::to_vec)
+}
+
+/// Compresses `data` into this thread's output buffer and hands the result to `use_it`.
+/// The buffer is reused, so large chunks do not need fresh memory every time.
+fn with_compressed<T>(
+    data: &[u8],
+    level: i32,
+    use_it: impl FnOnce(&[u8]) -> T,
+) -> std::io::Result<T> {
     COMPRESSORS.with(|cell| {
         let mut contexts = cell.borrow_mut();
-        let slot = if level == SMALL_LEVEL {
-            &mut contexts.0
-        } else {
-            &mut contexts.1
-        };
+        let (small, large, output) = &mut *contexts;
+        let slot = if level == SMALL_LEVEL { small } else { large };
         let compressor = match slot.as_mut() {
             Some(compressor) => compressor,
             None => slot.insert(zstd::bulk::Compressor::new(level)?),
         };
-        compressor.compress(data)
+        output.clear();
+        output.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        compressor.compress_to_buffer(data, output)?;
+        Ok(use_it(output))
     })
 }
 
-/// A thread's compression contexts for [`SMALL_LEVEL`] and [`LEVEL`].
+/// A thread's compression contexts for [`SMALL_LEVEL`] and [`LEVEL`], and its output
+/// buffer.
 type Contexts = (
     Option<zstd::bulk::Compressor<'static>>,
     Option<zstd::bulk::Compressor<'static>>,
+    Vec<u8>,
 );
 
 thread_local! {
     /// Compression contexts per thread. Creating a context for every blob took an
     /// eighth of a first backup's CPU time.
-    static COMPRESSORS: RefCell<Contexts> = const { RefCell::new((None, None)) };
+    static COMPRESSORS: RefCell<Contexts> = const { RefCell::new((None, None, Vec::new())) };
     /// One decompression context per thread. Creating a context for every blob took
     /// about a third of a restore's CPU time.
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =

@@ -71,12 +71,26 @@ pub(crate) fn seal_blob(
     plaintext: &[u8],
     try_compress: bool,
 ) -> Vec<u8> {
-    let payload = compress::encode(plaintext, try_compress);
-    haven_crypto::seal(
-        &keys.data,
-        &associated_data(blob_type.label(), &id.0),
-        &payload,
-    )
+    let mut out = Vec::new();
+    seal_blob_into(keys, blob_type, id, plaintext, try_compress, &mut out);
+    out
+}
+
+/// Seals a blob as [`seal_blob`] does, into `out` (cleared first), so a caller can
+/// reuse one buffer for many blobs.
+pub(crate) fn seal_blob_into(
+    keys: &KeySet,
+    blob_type: BlobType,
+    id: &ObjectId,
+    plaintext: &[u8],
+    try_compress: bool,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.reserve(plaintext.len() + 1 + haven_crypto::AEAD_OVERHEAD);
+    out.resize(haven_crypto::NONCE_LEN, 0);
+    compress::encode_into(plaintext, try_compress, out);
+    haven_crypto::seal_in_place(&keys.data, &associated_data(blob_type.label(), &id.0), out);
 }
 
 /// Opens a sealed blob and checks that its plaintext hashes to `id`.
@@ -136,6 +150,11 @@ impl PackBuilder {
 
     pub fn len(&self) -> u64 {
         self.bytes.len() as u64
+    }
+
+    /// Returns whether the pack has no buffer yet.
+    pub fn has_no_buffer(&self) -> bool {
+        self.bytes.capacity() == 0
     }
 
     pub fn is_empty(&self) -> bool {

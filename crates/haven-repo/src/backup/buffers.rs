@@ -37,6 +37,18 @@ impl BufferPool {
         reused.unwrap_or_else(|| Vec::with_capacity(self.inner.capacity))
     }
 
+    /// Returns a buffer for reuse. It is kept only if the pool has room and the buffer
+    /// is as large as new ones.
+    pub fn put(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let pool = &self.inner;
+        let mut free = pool.free.lock().expect("buffer pool lock");
+        // A smaller buffer, such as a tree pack's, would have to grow again.
+        if free.len() < pool.keep && buffer.capacity() >= pool.capacity {
+            free.push(buffer);
+        }
+    }
+
     /// Wraps a filled buffer for an upload. The buffer comes back to the pool when
     /// the last reference to the bytes is dropped.
     pub fn share(&self, buffer: Vec<u8>) -> Bytes {
@@ -66,14 +78,7 @@ impl AsRef<[u8]> for Returned {
 
 impl Drop for Returned {
     fn drop(&mut self) {
-        let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.clear();
-        let pool = &self.pool.inner;
-        let mut free = pool.free.lock().expect("buffer pool lock");
-        // A small buffer, such as a tree pack's, would only grow again.
-        if free.len() < pool.keep && buffer.capacity() >= pool.capacity {
-            free.push(buffer);
-        }
+        self.pool.put(std::mem::take(&mut self.buffer));
     }
 }
 

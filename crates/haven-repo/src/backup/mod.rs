@@ -1,6 +1,6 @@
 //! Backing up files and folders into a new snapshot.
 
-mod buffers;
+pub(crate) mod buffers;
 mod file_content;
 mod pipeline;
 mod sqlite_rows;

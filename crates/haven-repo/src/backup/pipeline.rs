@@ -23,6 +23,9 @@ use crate::pack::{self, BlobType, PackBuilder};
 use crate::Repository;
 
 const CHANNEL_DEPTH: usize = 2;
+/// Chunks at least this long are sealed into reused buffers. With a new buffer for
+/// each, every chunk of a media file cost fresh pages from the kernel.
+pub(crate) const LARGE_BLOB: usize = 128 * 1024;
 /// Small blobs (SQLite pages, small files) travel between threads in batches of about
 /// this many bytes: waking a thread for every 4 KiB page cost a tenth of a backup's
 /// CPU time.
@@ -54,6 +57,8 @@ pub(crate) struct PackerStats {
 
 pub(crate) struct Pipeline {
     repo: Repository,
+    /// Plaintext buffers for chunks of at least [`LARGE_BLOB`] bytes.
+    plain_buffers: BufferPool,
     jobs: Option<SyncSender<Vec<Job>>>,
     /// Jobs not yet sent to the sealing threads, and their plaintext bytes.
     batch: Vec<Job>,
@@ -80,17 +85,35 @@ impl Pipeline {
         let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(CHANNEL_DEPTH);
         let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Vec<SealedBlob>>(CHANNEL_DEPTH);
         let job_rx = Arc::new(Mutex::new(job_rx));
+        // Buffers for sealed chunks of at least LARGE_BLOB bytes, which the packer
+        // returns once it has copied them into a pack. Up to one per worker, per queued
+        // batch and in the packer are in use at once.
+        let sealed_capacity = repo.config.chunk_max as usize + 1 + haven_crypto::AEAD_OVERHEAD;
+        let in_flight = workers.max(1) + 2 * CHANNEL_DEPTH + 2;
+        let sealed_buffers = BufferPool::new(sealed_capacity, in_flight);
+        // Buffers for the plaintext of chunks that long, which the chunker fills and
+        // the sealing threads return.
+        let plain_buffers = BufferPool::new(repo.config.chunk_max as usize, in_flight);
         let workers = (0..workers.max(1))
             .map(|_| {
                 let job_rx = job_rx.clone();
                 let sealed_tx = sealed_tx.clone();
                 let keys = repo.keys.clone();
+                let buffers = sealed_buffers.clone();
+                let plain = plain_buffers.clone();
                 std::thread::spawn(move || loop {
                     let jobs = match job_rx.lock().expect("job queue lock").recv() {
                         Ok(jobs) => jobs,
                         Err(_) => return,
                     };
-                    let sealed = jobs.into_iter().map(|job| seal(&keys, job)).collect();
+                    let sealed = jobs
+                        .into_iter()
+                        .map(|job| {
+                            let (sealed, plaintext) = seal(&keys, job, &buffers);
+                            plain.put(plaintext);
+                            sealed
+                        })
+                        .collect();
                     if sealed_tx.send(sealed).is_err() {
                         return;
                     }
@@ -98,10 +121,11 @@ impl Pipeline {
             })
             .collect();
         drop(sealed_tx);
-        let packer = Packer::new(repo.clone(), handle, limits, written);
+        let packer = Packer::new(repo.clone(), handle, limits, written, sealed_buffers);
         let packer = std::thread::spawn(move || packer.run(sealed_rx));
         Self {
             repo,
+            plain_buffers,
             jobs: Some(job_tx),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -187,6 +211,11 @@ impl Pipeline {
         }
     }
 
+    /// Returns the pool that the chunker takes plaintext buffers of large chunks from.
+    pub fn plain_buffers(&self) -> BufferPool {
+        self.plain_buffers.clone()
+    }
+
     /// Records blobs that the snapshot references without passing them through
     /// [`Pipeline::save`], such as an unchanged file's content.
     pub fn record_reused(&mut self, ids: &[ObjectId]) {
@@ -208,14 +237,28 @@ impl Drop for Pipeline {
     }
 }
 
-fn seal(keys: &crate::keys::KeySet, job: Job) -> SealedBlob {
-    let sealed = pack::seal_blob(keys, job.blob_type, &job.id, &job.plaintext, job.compress);
-    SealedBlob {
+/// Seals a job's blob, and returns it with the plaintext buffer for reuse.
+fn seal(keys: &crate::keys::KeySet, job: Job, buffers: &BufferPool) -> (SealedBlob, Vec<u8>) {
+    let mut sealed = if job.plaintext.len() >= LARGE_BLOB {
+        buffers.take()
+    } else {
+        Vec::new()
+    };
+    pack::seal_blob_into(
+        keys,
+        job.blob_type,
+        &job.id,
+        &job.plaintext,
+        job.compress,
+        &mut sealed,
+    );
+    let blob = SealedBlob {
         blob_type: job.blob_type,
         id: job.id,
         sealed,
         raw_length: job.plaintext.len() as u64,
-    }
+    };
+    (blob, job.plaintext)
 }
 
 /// Thread and memory bounds of the pipeline.
@@ -237,6 +280,8 @@ struct Upload {
 struct Packer {
     repo: Repository,
     buffers: BufferPool,
+    /// Where sealed chunks go back to the sealing threads.
+    sealed_buffers: BufferPool,
     handle: Handle,
     flush_every_packs: usize,
     max_uploads: usize,
@@ -255,6 +300,7 @@ impl Packer {
         handle: Handle,
         limits: &PipelineLimits,
         written: Arc<AtomicU64>,
+        sealed_buffers: BufferPool,
     ) -> Self {
         let max_uploads = limits.uploads.max(1);
         // A pack closes once it reaches the pack size, so its last blob (at most the
@@ -262,8 +308,9 @@ impl Packer {
         let capacity = repo.config.pack_size as usize + repo.config.chunk_max as usize + (1 << 20);
         let buffers = BufferPool::new(capacity, max_uploads + 1);
         Self {
-            data: PackBuilder::with_buffer(buffers.take()),
+            data: PackBuilder::default(),
             buffers,
+            sealed_buffers,
             repo,
             handle,
             flush_every_packs: limits.flush_every_packs.max(1),
@@ -282,16 +329,20 @@ impl Packer {
         for blob in batches.into_iter().flatten() {
             self.stats.blobs += 1;
             let builder = match blob.blob_type {
-                BlobType::Data => &mut self.data,
+                BlobType::Data => {
+                    // Taken when the first blob arrives: a backup of unchanged files
+                    // writes no data pack at all.
+                    if self.data.has_no_buffer() {
+                        self.data = PackBuilder::with_buffer(self.buffers.take());
+                    }
+                    &mut self.data
+                }
                 BlobType::Tree => &mut self.trees,
             };
             builder.add(blob.blob_type, blob.id, &blob.sealed, blob.raw_length);
+            self.sealed_buffers.put(blob.sealed);
             if builder.len() >= pack_size {
-                let next = match blob.blob_type {
-                    BlobType::Data => PackBuilder::with_buffer(self.buffers.take()),
-                    BlobType::Tree => PackBuilder::default(),
-                };
-                let full = std::mem::replace(builder, next);
+                let full = std::mem::take(builder);
                 self.upload(full)?;
             }
             if self.unindexed.len() >= self.flush_every_packs

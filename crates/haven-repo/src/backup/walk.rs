@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use super::pipeline::{PackerStats, Pipeline, PipelineLimits};
+use super::pipeline::{PackerStats, Pipeline, PipelineLimits, LARGE_BLOB};
 use super::sqlite_rows::{DatabasePlan, PendingState};
 use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
 use crate::chunker::Chunker;
@@ -74,6 +74,7 @@ pub(super) fn run(
         sqlite_plain: HashSet::new(),
         pending_row_state: None,
         pending_base: None,
+        chunk_buffer: Vec::new(),
         row_states: Vec::new(),
         sqlite_bases: Vec::new(),
     };
@@ -130,6 +131,8 @@ pub(super) struct Walker {
     /// The page-level base planned for the database being read, counted once its copy
     /// passes the check.
     pub(super) pending_base: Option<SqliteBase>,
+    /// The chunker's reading buffer, kept from one file to the next.
+    chunk_buffer: Vec<u8>,
 }
 
 impl Walker {
@@ -494,6 +497,11 @@ impl Walker {
             &head,
             &self.repo.config,
             self.repo.keys.chunker_seed,
+        )
+        .reuse(
+            std::mem::take(&mut self.chunk_buffer),
+            self.pipeline.plain_buffers(),
+            LARGE_BLOB,
         );
         let mut content = Vec::new();
         loop {
@@ -508,6 +516,7 @@ impl Walker {
                 }
             }
         }
+        self.chunk_buffer = chunker.into_buffer();
         Ok(Some((content, counter.get())))
     }
 }

@@ -13,7 +13,7 @@ use haven_crypto::{KeyedHash, SecretKey};
 use serde::{Deserialize, Serialize};
 
 use super::scan::TableRows;
-use crate::id::{from_cbor, to_cbor, ObjectId};
+use crate::id::{to_cbor, ObjectId};
 use crate::keys::associated_data;
 use crate::tree::Node;
 
@@ -91,9 +91,12 @@ pub(crate) fn read_state(
     };
     let aad = associated_data("sqlite-row-state", path.as_os_str().as_bytes());
     let compressed = haven_crypto::open(key, &aad, &sealed).map_err(|_| StateProblem::Damaged)?;
-    let plaintext = zstd::stream::decode_all(compressed.as_slice())
+    drop(sealed);
+    // Decoded as a stream: the plaintext of a large database's state is tens of MB.
+    let plaintext = zstd::stream::read::Decoder::new(compressed.as_slice())
         .map_err(|e| StateProblem::Invalid(format!("decompression failed: {e}")))?;
-    let state: RowState = from_cbor(&plaintext).map_err(StateProblem::Invalid)?;
+    let state: RowState = ciborium::from_reader(plaintext)
+        .map_err(|e| StateProblem::Invalid(format!("invalid CBOR or zstd data: {e}")))?;
     if state.version != STATE_VERSION {
         return Err(StateProblem::Invalid(format!(
             "unsupported version {}",
@@ -116,7 +119,9 @@ pub(crate) fn write_state(
         .recursive(true)
         .mode(0o700)
         .create(folder)?;
-    let compressed = zstd::stream::encode_all(to_cbor(state).as_slice(), 3)?;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
+    ciborium::into_writer(state, &mut encoder).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let compressed = encoder.finish()?;
     let aad = associated_data("sqlite-row-state", path.as_os_str().as_bytes());
     let sealed = haven_crypto::seal(key, &aad, &compressed);
     let temporary = file.with_extension(format!("tmp-{}", std::process::id()));
