@@ -306,7 +306,9 @@ impl Packer {
         // A pack closes once it reaches the pack size, so its last blob (at most the
         // largest chunk, sealed) and the header may take it past that.
         let capacity = repo.config.pack_size as usize + repo.config.chunk_max as usize + (1 << 20);
-        let buffers = BufferPool::new(capacity, max_uploads + 1);
+        // Two buffers kept: one filling while one uploads. Slower storage with more
+        // uploads in flight gets more buffers, freed when their uploads finish.
+        let buffers = BufferPool::new(capacity, 2);
         Self {
             data: PackBuilder::default(),
             buffers,
