@@ -145,9 +145,11 @@ for i in range(count):
     folder = os.path.join(root, f"d{i // 1000:03d}")
     os.makedirs(folder, exist_ok=True)
     size = rng.randint(1024, 8192)
-    text = []
-    while sum(len(w) + 1 for w in text) < size:
-        text.append(rng.choice(words))
+    text, length = [], 0
+    while length < size:
+        word = rng.choice(words)
+        text.append(word)
+        length += len(word) + 1
     with open(os.path.join(folder, f"f{i:06d}.txt"), "w") as f:
         f.write(" ".join(text)[:size])
 PY

@@ -60,7 +60,9 @@ enum Command {
 /// it returns to the system when freed. By default glibc raises that threshold after
 /// the first large free, and freed chunk and state buffers then stayed in its heaps:
 /// a daily backup of a 1 GB chat folder peaked at 200 MB resident instead of 114 MB.
-/// Pack, chunk and sealing buffers are pooled, so this costs few page faults.
+/// A backup pools its pack, chunk and sealing buffers, so this costs it few page
+/// faults. A restore's decoded blobs are not pooled: its restore of that folder took
+/// about 0.3 s longer (4.2 s) for 76 MB instead of 99 MB.
 fn fix_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it runs before any thread.

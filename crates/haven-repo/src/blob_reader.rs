@@ -23,6 +23,27 @@ const MAX_SPAN: u64 = 4 * 1024 * 1024;
 /// Range reads in flight at once.
 const PARALLEL_READS: usize = 8;
 
+/// A read task that is cancelled when the stream holding it is dropped, so a restore
+/// that stops early does not leave reads running.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 /// One range read of a pack and the blobs it covers, in request order.
 struct Span {
     pack: ObjectId,
@@ -55,7 +76,7 @@ impl Repository {
         stream::iter(reads)
             .map(move |read| {
                 let repo = self.clone();
-                tokio::spawn(async move { repo.perform(read).await })
+                AbortOnDrop(tokio::spawn(async move { repo.perform(read).await }))
             })
             .buffered(PARALLEL_READS)
             .map(|joined| {

@@ -38,13 +38,15 @@ impl BufferPool {
     }
 
     /// Returns a buffer for reuse. It is kept only if the pool has room and the buffer
-    /// is as large as new ones.
+    /// is between one and two times the size of new ones.
     pub fn put(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         let pool = &self.inner;
         let mut free = pool.free.lock().expect("buffer pool lock");
-        // A smaller buffer, such as a tree pack's, would have to grow again.
-        if free.len() < pool.keep && buffer.capacity() >= pool.capacity {
+        // A smaller buffer, such as a tree pack's, would have to grow again, and a much
+        // larger one, such as a 64 MiB row increment's, would hold memory for nothing.
+        let fits = (pool.capacity..=2 * pool.capacity).contains(&buffer.capacity());
+        if free.len() < pool.keep && fits {
             free.push(buffer);
         }
     }
@@ -121,5 +123,14 @@ mod tests {
         let pool = BufferPool::new(1024, 4);
         drop(pool.share(Vec::with_capacity(10)));
         assert_eq!(pool.free_count(), 0);
+    }
+
+    #[test]
+    fn oversized_buffers_not_kept() {
+        let pool = BufferPool::new(1024, 4);
+        pool.put(Vec::with_capacity(4096));
+        assert_eq!(pool.free_count(), 0);
+        pool.put(Vec::with_capacity(2048));
+        assert_eq!(pool.free_count(), 1);
     }
 }

@@ -407,8 +407,14 @@ impl Walker {
             DatabasePlan::Pages(scan) => scan,
             DatabasePlan::Unusable(warning) => return self.read_again_plain(path, before, warning),
         };
-        let read = self.chunk_file(path, &copy.file, copy.head.clone())?;
+        let Some((content, bytes)) = self.chunk_file(path, &copy.file, copy.head.clone())? else {
+            // The read error is recorded and the file left out.
+            self.pending_base = None;
+            return Ok(None);
+        };
         if let Err(warning) = copy.checked() {
+            // NOTE: the chunks of the copy are already stored. No snapshot references
+            // them, so the next prune removes them.
             drop(base_scan);
             return self.read_again_plain(path, before, warning);
         }
@@ -416,9 +422,6 @@ impl Walker {
         if let Some(scan) = base_scan {
             self.finish_base_scan(path, scan);
         }
-        let Some((content, bytes)) = read else {
-            return Ok(None);
-        };
         self.summary.bytes_read += bytes;
         // The copy is consistent however the file changed meanwhile.
         Ok(Some(FileRead {

@@ -163,14 +163,15 @@ fn copy_database(
         other => other?,
     }
     verify_page_size(&temp_path, header)?;
-    let check_path = temp_path.clone();
-    let check = std::thread::spawn(move || quick_check(&check_path));
     let mut file = File::open(&temp_path)
         .map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
     let mut head = vec![0u8; HEADER_LEN];
     file.read_exact(&mut head)
         .map_err(|e| CopyError::Unusable(format!("cannot read the copy: {e}")))?;
+    // From here on the copy's Drop waits for the check before removing the files.
     std::mem::forget(guard);
+    let check_path = temp_path.clone();
+    let check = std::thread::spawn(move || quick_check(&check_path));
     Ok(LiveCopy {
         path: temp_path,
         file,
