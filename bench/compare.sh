@@ -72,9 +72,11 @@ export BORG_PASSPHRASE=benchmark-password
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_BASE_DIR=$WORK/borg-home RUSTIC_CACHE_DIR=$WORK/rustic-cache
 
-# Runs a command under GNU time; prints "wall_s cpu_s peak_kib".
+# Runs a command under GNU time; prints "wall_s cpu_s peak_kib". The sync first writes
+# out earlier files and deletions, so that one tool's leftovers do not slow the next.
 measure() {
     local log=$WORK/time.log
+    sync
     /usr/bin/time -f "%e %U %S %M" -o "$log" "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
         echo "command failed: $*" >&2
         tail -20 "$WORK/cmd.err" >&2
@@ -157,37 +159,45 @@ echo "app data: $(du -sh "$WORK/app" | cut -f1), small files: $FILES ($(du -sh "
 
 for run in $(seq 1 "$RUNS"); do
     echo "== run $run of $RUNS"
+    # Each run starts with the next tool, so no tool always runs first.
+    shift_by=$(( (run - 1) % ${#TOOLS[@]} ))
+    ORDER=("${TOOLS[@]:shift_by}" "${TOOLS[@]:0:shift_by}")
     # A fresh copy of the app data, so every run's day of activity starts alike.
-    rm -rf "$WORK/app-run" && cp -a "$WORK/app" "$WORK/app-run"
-    for tool in "${TOOLS[@]}"; do
+    rm -rf "$WORK/app-run" "$WORK"/restore-* "$WORK"/repo-small-*
+    cp -a "$WORK/app" "$WORK/app-run"
+    # On ext4 without a journal, the kernel skips each inode freed in the last 60 s
+    # (300 s until its table block is written) when it picks one for a new file
+    # (recently_deleted in fs/ext4/ialloc.c). A restore right after another tool's
+    # 100,000 files were deleted then spent most of its time in the kernel. So a run
+    # deletes nothing until its end, and the next waits here for those inodes to age.
+    sync && sleep 61
+    for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         init_repo "$tool" "$repo"
         before=$(repo_bytes "$repo")
         record "1 first backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/app-run" first)) $(( $(repo_bytes "$repo") - before ))"
     done
     "$CHATGEN" day --dir "$WORK/app-run" --seed "$run" >/dev/null
-    for tool in "${TOOLS[@]}"; do
+    for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         before=$(repo_bytes "$repo")
         record "2 daily backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/app-run" day)) $(( $(repo_bytes "$repo") - before ))"
     done
-    for tool in "${TOOLS[@]}"; do
+    for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
-        target=$WORK/restore-$tool
-        rm -rf "$target" && mkdir -p "$target"
+        target=$WORK/restore-app-$tool
+        mkdir -p "$target"
         record "4a restore app data" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" day)) 0"
-        rm -rf "$target"
         record "5 check --read-data" "$tool" "$(measure $(check_cmd "$tool" "$repo")) 0"
     done
-    for tool in "${TOOLS[@]}"; do
+    for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-small-$tool
         init_repo "$tool" "$repo"
         before=$(repo_bytes "$repo")
         record "3 small files backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/small" small)) $(( $(repo_bytes "$repo") - before ))"
-        target=$WORK/restore-$tool
-        rm -rf "$target" && mkdir -p "$target"
+        target=$WORK/restore-small-$tool
+        mkdir -p "$target"
         record "4b restore small files" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" small)) 0"
-        rm -rf "$target" "$repo"
     done
 done
 
@@ -216,10 +226,12 @@ sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 disk=$(dd if="$WORK/random.bin" of=/dev/null bs=1M 2>&1 | awk '/copied/ {print $(NF-1), $NF}')
 echo "disk_read $disk" >>"$LIMITS"
 mkdir -p "$WORK/raw" && head -c "$((RAW_MB * 1000000))" /dev/urandom >"$WORK/raw/media.bin"
-init_repo haven "$WORK/repo-raw"
-raw=$(measure "$HAVEN" backup --repo "$WORK/repo-raw" --key-file "$WORK/repo-raw.key" \
-    --state-dir "$WORK/repo-raw.state" "$WORK/raw")
-echo "haven_raw $raw $(stat -c %s "$WORK/raw/media.bin")" >>"$LIMITS"
+for run in $(seq 1 "$RUNS"); do
+    init_repo haven "$WORK/repo-raw"
+    raw=$(measure "$HAVEN" backup --repo "$WORK/repo-raw" --key-file "$WORK/repo-raw.key" \
+        --state-dir "$WORK/repo-raw.state" "$WORK/raw")
+    echo "haven_raw $raw $(stat -c %s "$WORK/raw/media.bin")" >>"$LIMITS"
+done
 
 echo "== results (median of $RUNS runs)"
 "$BENCH_CACHE/venv/bin/python" "$ROOT/bench/compare_report.py" "$RESULTS" "$LIMITS" "$WORK/compare.png"

@@ -27,10 +27,10 @@ def read_results(path):
 
 
 def read_limits(path):
-    limits = {}
+    limits = defaultdict(list)
     for line in open(path):
         name, *values = line.split()
-        limits[name] = values
+        limits[name].append(values)
     return limits
 
 
@@ -52,20 +52,22 @@ def print_table(medians):
 
 
 def print_limits(limits):
-    aead = float(limits["aead_mb_s"][0])
-    blake3 = float(limits["blake3_mb_s"][0])
-    zstd = float(limits["zstd3_mb_s"][0])
+    aead = float(limits["aead_mb_s"][0][0])
+    blake3 = float(limits["blake3_mb_s"][0][0])
+    zstd = float(limits["zstd3_mb_s"][0][0])
     print(f"\nmachine limits, one core: ChaCha20-Poly1305 {aead:.0f} MB/s, "
           f"BLAKE3 {blake3:.0f} MB/s, zstd -3 compression {zstd:.0f} MB/s, "
-          f"disk read {' '.join(limits['disk_read'])}")
-    wall, _cpu, _rss, size = limits["haven_raw"]
-    throughput = int(size) / float(wall) / 1e6
+          f"disk read {' '.join(limits['disk_read'][0])}")
+    raw = limits["haven_raw"]
+    walls = [float(wall) for wall, _cpu, _rss, _size in raw]
+    throughput = int(raw[0][3]) / statistics.median(walls) / 1e6
     # Incompressible data is hashed and encrypted but not compressed, so the limit
     # for one core is the time of both steps in a row.
     one_core = 1 / (1 / aead + 1 / blake3)
-    print(f"Haven backup of incompressible data: {throughput:.0f} MB/s; hashing plus "
-          f"encryption on one core allows {one_core:.0f} MB/s "
-          f"({throughput / one_core:.0%} of it)")
+    runs = ", ".join(f"{wall:.2f}" for wall in walls)
+    print(f"Haven backup of incompressible data, median of {len(walls)} runs "
+          f"({runs} s): {throughput:.0f} MB/s; hashing plus encryption on one core "
+          f"allows {one_core:.0f} MB/s ({throughput / one_core:.0%} of it)")
 
 
 def plot(medians, scenarios, tools, path):
