@@ -7,6 +7,7 @@
 //! flight, while still yielding the blobs in the order asked for.
 
 use futures::stream::{self, Stream, StreamExt};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
@@ -22,27 +23,6 @@ const MAX_GAP: u64 = 64 * 1024;
 const MAX_SPAN: u64 = 4 * 1024 * 1024;
 /// Range reads in flight at once.
 const PARALLEL_READS: usize = 8;
-
-/// A read task that is cancelled when the stream holding it is dropped, so a restore
-/// that stops early does not leave reads running.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> std::future::Future for AbortOnDrop<T> {
-    type Output = std::result::Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
-}
 
 /// One range read of a pack and the blobs it covers, in request order.
 struct Span {
@@ -76,7 +56,9 @@ impl Repository {
         stream::iter(reads)
             .map(move |read| {
                 let repo = self.clone();
-                AbortOnDrop(tokio::spawn(async move { repo.perform(read).await }))
+                // Aborted when the stream is dropped, so a restore that stops early
+                // leaves no reads running.
+                AbortOnDropHandle::new(tokio::spawn(async move { repo.perform(read).await }))
             })
             .buffered(PARALLEL_READS)
             .map(|joined| {

@@ -280,7 +280,7 @@ struct Upload {
 struct Packer {
     repo: Repository,
     buffers: BufferPool,
-    /// Where sealed chunks go back to the sealing threads.
+    /// Pool of sealed chunk buffers, returned to the sealing threads.
     sealed_buffers: BufferPool,
     handle: Handle,
     flush_every_packs: usize,

@@ -70,7 +70,7 @@ pub(crate) fn derivable_shadow_tables(
 }
 
 /// Returns the external content of FTS5 arguments with `content=<table>`, unless
-/// `columnsize=0` leaves out the `_docsize` table that tells which rows the index has.
+/// `columnsize=0` leaves out the `_docsize` table that lists the rows the index contains.
 fn external_content(args: &[String]) -> Option<ExternalContent> {
     let mut table = None;
     let mut rowid_column = "rowid".to_string();

@@ -150,7 +150,7 @@ mod tests {
 
     /// Backs up a database made by `table_sql` and the index keyed by `key`, changes
     /// rows through the app's triggers, applies the increment to a copy of the base,
-    /// and checks that both indexes answer alike.
+    /// and checks that both indexes return the same matches.
     fn check_index_update(table_sql: &str, key: &str) {
         let dir = tempfile::tempdir().unwrap();
         let source_path = dir.path().join("source.db");
