@@ -3,6 +3,7 @@
 //! package and XChaCha20-Poly1305 with `pycryptodome`.
 
 use haven_crypto::{derive_key, open, seal, BackupKey, CryptoError, KeyedHash, SecretKey};
+use sha2::{Digest, Sha256};
 
 fn key_of(byte: u8) -> SecretKey {
     SecretKey::from_bytes([byte; 32])
@@ -35,6 +36,52 @@ fn xchacha_vector() {
 
 const XCHACHA_VECTOR: &str =
     "04040404040404040404040404040404040404040404040401869378f824c3d60d0d1b6848346ab1b78e559620";
+
+/// A message of many ChaCha20 blocks, so that the bulk code paths run.
+#[test]
+fn xchacha_long_vector() {
+    let nonce: [u8; 24] = std::array::from_fn(|i| 0x10 + i as u8);
+    let plaintext: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    let sealed = haven_crypto::seal_with_nonce(&key_of(0x08), &nonce, b"pack", &plaintext);
+    assert_eq!(sealed.len(), 1040);
+    assert_eq!(hex::encode(&sealed[1000..]), XCHACHA_LONG_TAIL);
+    assert_eq!(hex::encode(Sha256::digest(&sealed)), XCHACHA_LONG_SHA256);
+    assert_eq!(open(&key_of(0x08), b"pack", &sealed).unwrap(), plaintext);
+}
+
+// pycryptodome's ChaCha20_Poly1305 with a 24-byte nonce: the last 40 bytes of the
+// sealed message (ciphertext end and tag), and SHA-256 of all of it.
+const XCHACHA_LONG_TAIL: &str =
+    "3b8aad405b18f6367570dcdd5963d811ec0258e4e7f3bf8ec0d5a0780a9d7c28a328c62ff7f2524c";
+const XCHACHA_LONG_SHA256: &str =
+    "2c9fafa24b903f07601d4ad09cb745d1db77e0aef1e2d59f36f0b88fa9b73364";
+
+/// Sealing agrees with the `chacha20poly1305` crate's XChaCha20-Poly1305 at every
+/// length around the 64-byte block and the 16-byte Poly1305 block boundaries.
+#[test]
+fn xchacha_matches_reference_crate() {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    let key = key_of(0x0A);
+    let reference = XChaCha20Poly1305::new(key.expose().into());
+    for len in (0..300).chain([1023, 1024, 1025, 4096, 65_537]) {
+        let nonce: [u8; 24] = std::array::from_fn(|i| (len + i) as u8);
+        let plaintext: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let aad = &b"associated data"[..len % 16];
+        let sealed = haven_crypto::seal_with_nonce(&key, &nonce, aad, &plaintext);
+        let expected = reference
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad,
+                },
+            )
+            .unwrap();
+        assert_eq!(&sealed[24..], &expected[..], "length {len}");
+        assert_eq!(open(&key, aad, &sealed).unwrap(), plaintext, "length {len}");
+    }
+}
 
 #[test]
 fn labels_give_distinct_keys() {
