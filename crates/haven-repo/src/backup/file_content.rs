@@ -2,9 +2,10 @@
 //! blob (a delta against the previous snapshot's list when that is small) for large
 //! ones.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::display_path;
+use super::pipeline::ChunkIds;
 use super::walk::Walker;
 use crate::content_list::{build_list, FileContent, ResolvedList, MAX_INLINE_IDS};
 use crate::error::Result;
@@ -12,7 +13,54 @@ use crate::id::{to_cbor, ObjectId};
 use crate::pack::BlobType;
 use crate::tree::Node;
 
+/// A file whose chunks are still being hashed, stored once its folder is walked so
+/// that reading the next file need not wait for the sealing threads.
+pub(super) struct DeferredContent {
+    path: PathBuf,
+    ids: ChunkIds,
+    previous: Option<Node>,
+    /// Position of the file's node among its folder's nodes, set when it is added.
+    node: Option<usize>,
+}
+
 impl Walker {
+    /// Leaves the content of the file at `path` to [`Walker::store_deferred`].
+    pub(super) fn defer_content(&mut self, path: &Path, ids: ChunkIds, previous: Option<&Node>) {
+        self.deferred.push(DeferredContent {
+            path: path.to_path_buf(),
+            ids,
+            previous: previous.cloned(),
+            node: None,
+        });
+    }
+
+    /// Adds a folder's node, which is the file of the last deferred content if that
+    /// has no node yet: a subfolder stores its own deferred files before it returns.
+    pub(super) fn push_node(&mut self, nodes: &mut Vec<Node>, node: Node) {
+        if let Some(last) = self.deferred.last_mut() {
+            if last.node.is_none() {
+                last.node = Some(nodes.len());
+            }
+        }
+        nodes.push(node);
+    }
+
+    /// Stores the content of every file deferred since `first`, into `nodes`.
+    pub(super) fn store_deferred(&mut self, first: usize, nodes: &mut [Node]) -> Result<()> {
+        let deferred: Vec<DeferredContent> = self.deferred.drain(first..).collect();
+        for file in deferred {
+            let position = file.node.expect("a deferred file's node was added");
+            let ids = self.pipeline.resolve(file.ids)?;
+            self.store_content(
+                &file.path,
+                &mut nodes[position],
+                ids,
+                file.previous.as_ref(),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Gives `node` the content of the unchanged file `previous` when every blob it
     /// needs can be reused. Returns false when the file must be read again.
     pub(super) fn reuse_content(

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use super::pipeline::{PackerStats, Pipeline, PipelineLimits, LARGE_BLOB};
+use super::file_content::DeferredContent;
+use super::pipeline::{ChunkIds, PackerStats, Pipeline, PipelineLimits, LARGE_BLOB};
 use super::sqlite_rows::{DatabasePlan, PendingState};
 use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
 use crate::chunker::Chunker;
@@ -75,6 +76,7 @@ pub(super) fn run(
         pending_row_state: None,
         pending_base: None,
         chunk_buffer: Vec::new(),
+        deferred: Vec::new(),
         row_states: Vec::new(),
         sqlite_bases: Vec::new(),
     };
@@ -87,9 +89,10 @@ pub(super) fn run(
             .to_vec();
         let previous = parent_tree.as_ref().and_then(|t| t.find(&name));
         if let Some(node) = walker.visit(path, name, previous)? {
-            nodes.push(node);
+            walker.push_node(&mut nodes, node);
         }
     }
+    walker.store_deferred(0, &mut nodes)?;
     let root_tree = walker.save_tree(nodes)?;
     let Walker {
         pipeline,
@@ -133,6 +136,8 @@ pub(super) struct Walker {
     pub(super) pending_base: Option<SqliteBase>,
     /// The chunker's reading buffer, kept from one file to the next.
     chunk_buffer: Vec<u8>,
+    /// Files whose content is stored once their folder is walked.
+    pub(super) deferred: Vec<DeferredContent>,
 }
 
 impl Walker {
@@ -226,6 +231,7 @@ impl Walker {
             ),
         }
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let first_deferred = self.deferred.len();
         let mut nodes = Vec::with_capacity(names.len());
         for name in names {
             let child = path.join(&name);
@@ -235,9 +241,10 @@ impl Walker {
             let name = name.as_bytes().to_vec();
             let previous_child = previous_tree.as_ref().and_then(|t| t.find(&name));
             if let Some(node) = self.visit(&child, name, previous_child)? {
-                nodes.push(node);
+                self.push_node(&mut nodes, node);
             }
         }
+        self.store_deferred(first_deferred, &mut nodes)?;
         self.save_tree(nodes)
     }
 
@@ -297,7 +304,16 @@ impl Walker {
         node.size = read.bytes;
         match (read.increment, previous) {
             (Some(increment), Some(parent)) => self.extend_chain(node, parent, increment)?,
-            _ => self.store_content(path, node, read.content, previous)?,
+            _ if read.content.has_unhashed()
+                && node.links <= 1
+                && self.pending_row_state.is_none() =>
+            {
+                self.defer_content(path, read.content, previous);
+            }
+            _ => {
+                let ids = self.pipeline.resolve(read.content)?;
+                self.store_content(path, node, ids, previous)?;
+            }
         }
         self.finish_row_state(path, node);
         self.remember_links(node);
@@ -398,7 +414,7 @@ impl Walker {
         let base_scan = match self.plan_database(path, &mut copy, previous)? {
             DatabasePlan::Increment(increment) => {
                 return Ok(Some(FileRead {
-                    content: Vec::new(),
+                    content: ChunkIds::default(),
                     bytes: copy_len,
                     changed_metadata: None,
                     increment: Some(increment),
@@ -487,7 +503,7 @@ impl Walker {
         path: &Path,
         file: &File,
         head: Vec<u8>,
-    ) -> Result<Option<(Vec<ObjectId>, u64)>> {
+    ) -> Result<Option<(ChunkIds, u64)>> {
         let compress = !is_compressed_format(&head);
         let counter = Rc::new(Cell::new(0u64));
         let source = CountingReader {
@@ -506,12 +522,10 @@ impl Walker {
             self.pipeline.plain_buffers(),
             LARGE_BLOB,
         );
-        let mut content = Vec::new();
+        let mut content = ChunkIds::default();
         loop {
             match chunker.next_chunk() {
-                Ok(Some(chunk)) => {
-                    content.push(self.pipeline.save(BlobType::Data, chunk, compress)?.0)
-                }
+                Ok(Some(chunk)) => self.pipeline.save_chunk(&mut content, chunk, compress)?,
                 Ok(None) => break,
                 Err(e) => {
                     self.problem(path, ProblemKind::Unreadable, format!("read failed: {e}"));
@@ -525,7 +539,7 @@ impl Walker {
 }
 
 struct FileRead {
-    content: Vec<ObjectId>,
+    content: ChunkIds,
     bytes: u64,
     changed_metadata: Option<Metadata>,
     /// Row increment blob of a database whose chain the node extends.
