@@ -1,5 +1,7 @@
 //! Verifying a repository: structure always, every byte with `read_data`.
 
+mod packs;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -296,77 +298,5 @@ impl Repository {
         };
         cache.lists.insert(*list, result.clone());
         Ok(result)
-    }
-
-    async fn read_packs(
-        &self,
-        listed: &HashSet<ObjectId>,
-        report: &mut CheckReport,
-        bad_blobs: &mut HashMap<ObjectId, String>,
-    ) -> Result<()> {
-        let mut by_pack: HashMap<ObjectId, Vec<(ObjectId, crate::index::BlobLocation)>> =
-            HashMap::new();
-        for (blob, location) in self.index.read().expect("index lock").blobs.iter() {
-            by_pack
-                .entry(location.pack)
-                .or_default()
-                .push((blob, location));
-        }
-        let mut ids: Vec<_> = listed.iter().copied().collect();
-        ids.sort();
-        for pack_id in ids {
-            let path = pack::pack_path(&pack_id);
-            let indexed = by_pack.remove(&pack_id).unwrap_or_default();
-            let Some(bytes) = self.storage.read(&path).await? else {
-                report
-                    .damaged
-                    .push(Damage::new(&path, "disappeared during the check"));
-                mark_all(bad_blobs, &indexed, "its pack disappeared");
-                continue;
-            };
-            if ObjectId::of_stored_bytes(&bytes) != pack_id {
-                report.damaged.push(Damage::new(
-                    &path,
-                    format!(
-                        "content hash does not match its name ({} bytes)",
-                        bytes.len()
-                    ),
-                ));
-            }
-            if let Err(reason) = pack::read_pack_header(&self.keys, &bytes) {
-                report
-                    .damaged
-                    .push(Damage::new(&path, format!("pack header: {reason}")));
-            }
-            for (blob, location) in &indexed {
-                let end = location.offset.saturating_add(location.length);
-                let result = if end > bytes.len() as u64 {
-                    Err(format!(
-                        "lies beyond the end of the {}-byte pack",
-                        bytes.len()
-                    ))
-                } else {
-                    let sealed = &bytes[location.offset as usize..end as usize];
-                    pack::open_blob(&self.keys, location.blob_type, blob, sealed).map(|_| ())
-                };
-                report.blobs_read += 1;
-                if let Err(reason) = result {
-                    let object = format!("blob {} in {path}", blob.short());
-                    report.damaged.push(Damage::new(&object, &reason));
-                    bad_blobs.insert(*blob, reason);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn mark_all(
-    bad: &mut HashMap<ObjectId, String>,
-    blobs: &[(ObjectId, crate::index::BlobLocation)],
-    reason: &str,
-) {
-    for (blob, _) in blobs {
-        bad.insert(*blob, reason.to_string());
     }
 }
