@@ -101,6 +101,16 @@ pub fn decode(payload: &[u8]) -> Result<Vec<u8>, String> {
     decode_at_most(payload, MAX_BLOB_LENGTH)
 }
 
+/// Reverses [`encode`] in the payload's own buffer when it is stored uncompressed.
+/// A copy into a new buffer cost a restore fresh pages for every stored chunk.
+pub fn decode_owned(mut payload: Vec<u8>) -> Result<Vec<u8>, String> {
+    if payload.first() == Some(&STORED) {
+        payload.remove(0);
+        return Ok(payload);
+    }
+    decode(&payload)
+}
+
 fn decode_at_most(payload: &[u8], max_length: u64) -> Result<Vec<u8>, String> {
     match payload.split_first() {
         Some((&STORED, data)) => Ok(data.to_vec()),
@@ -203,6 +213,9 @@ mod tests {
         let stored = encode(&text, false);
         assert_eq!(stored[0], STORED);
         assert_eq!(decode(&stored).unwrap(), text);
+        assert_eq!(decode_owned(stored).unwrap(), text);
+        assert_eq!(decode_owned(encoded).unwrap(), text);
+        assert_eq!(decode_owned(Vec::new()).unwrap_err(), "empty blob payload");
     }
 
     #[test]

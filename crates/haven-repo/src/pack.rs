@@ -106,7 +106,7 @@ pub(crate) fn open_blob(
         sealed,
     )
     .map_err(|_| "failed authentication".to_string())?;
-    let plaintext = compress::decode(&payload)?;
+    let plaintext = compress::decode_owned(payload)?;
     if blob_id(keys, &plaintext) != *id {
         return Err("plaintext does not hash to the blob id".into());
     }
