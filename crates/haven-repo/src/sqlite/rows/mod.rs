@@ -13,6 +13,7 @@ mod fts;
 mod fts_update;
 mod increment;
 mod plan;
+mod rowid_runs;
 mod scan;
 mod schema;
 mod state;

@@ -119,11 +119,14 @@ pub(crate) fn write_state(
         .recursive(true)
         .mode(0o700)
         .create(folder)?;
-    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
+    // Compressed after the room for the nonce and sealed in place: a state file is
+    // 16 bytes a row before compression, and a sealed copy of it doubled that.
+    let room = vec![0u8; haven_crypto::NONCE_LEN];
+    let mut encoder = zstd::stream::write::Encoder::new(room, 3)?;
     ciborium::into_writer(state, &mut encoder).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let compressed = encoder.finish()?;
+    let mut sealed = encoder.finish()?;
     let aad = associated_data("sqlite-row-state", path.as_os_str().as_bytes());
-    let sealed = haven_crypto::seal(key, &aad, &compressed);
+    haven_crypto::seal_in_place(key, &aad, &mut sealed);
     let temporary = file.with_extension(format!("tmp-{}", std::process::id()));
     let mut out = std::fs::OpenOptions::new()
         .write(true)
