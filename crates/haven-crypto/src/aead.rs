@@ -75,6 +75,8 @@ fn message_cipher(key: &SecretKey, nonce: &[u8; NONCE_LEN]) -> (LessSafeKey, Non
     let mut derived = chacha20::hchacha::<U10>(key.expose().into(), head.into());
     let subkey: Zeroizing<[u8; 32]> = Zeroizing::new(derived.into());
     derived.as_mut_slice().zeroize();
+    // NOTE: ring keeps its own copy of the subkey and does not clear it on drop. The
+    // subkey opens this one message only; the master key never reaches ring.
     let cipher = UnboundKey::new(&CHACHA20_POLY1305, subkey.as_slice())
         .expect("a 32-byte key fits ChaCha20-Poly1305");
     let mut inner = [0u8; 12];

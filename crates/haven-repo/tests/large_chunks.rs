@@ -136,10 +136,12 @@ async fn check_names_first_and_last_damaged_blob() {
     repo.backup(std::slice::from_ref(&source), quiet_options())
         .await
         .unwrap();
+    // The largest data pack: 1 MiB of chunks of at most 512 KiB, so several blobs.
     let (pack, _) = repo
         .indexed_packs()
         .into_iter()
-        .find(|(_, blob_type)| *blob_type == haven_repo::BlobType::Data)
+        .filter(|(_, blob_type)| *blob_type == haven_repo::BlobType::Data)
+        .max_by_key(|(pack, _)| fs::metadata(Path::new(&url).join(pack)).unwrap().len())
         .unwrap();
     let path = Path::new(&url).join(&pack);
     let mut bytes = fs::read(&path).unwrap();

@@ -113,13 +113,15 @@ impl Repository {
 /// Returns how many of `indexed` (sorted by offset) make up the first
 /// [`FIRST_SHARE`] of their bytes.
 fn first_share_end(indexed: &[(ObjectId, BlobLocation)]) -> usize {
-    let total: u64 = indexed.iter().map(|(_, l)| l.length).sum();
+    let total = indexed
+        .iter()
+        .fold(0u64, |sum, (_, l)| sum.saturating_add(l.length));
     let target = (total as f64 * FIRST_SHARE) as u64;
-    let mut sum = 0;
+    let mut sum = 0u64;
     indexed
         .iter()
         .position(|(_, location)| {
-            sum += location.length;
+            sum = sum.saturating_add(location.length);
             sum > target
         })
         .unwrap_or(indexed.len())

@@ -27,6 +27,12 @@ impl RowidRuns {
         true
     }
 
+    /// Returns whether the runs take more memory than the rowids would: more runs than
+    /// half the rowids, such as a table with every other row deleted.
+    pub fn is_sparse(&self) -> bool {
+        self.len >= 64 && self.starts.len() * 2 > self.len
+    }
+
     /// Returns the rowids in order.
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.starts.len()).flat_map(move |run| {
@@ -111,6 +117,15 @@ mod tests {
         assert_eq!(runs.len, 2);
         assert!(runs.push(10));
         assert_eq!(runs.get(2), 10);
+    }
+
+    #[test]
+    fn every_other_rowid_is_sparse() {
+        let dense: Vec<i64> = (0..100).collect();
+        assert!(!runs_of(&dense).is_sparse());
+        let gaps: Vec<i64> = (0..100).map(|i| i * 2).collect();
+        assert!(runs_of(&gaps).is_sparse());
+        assert!(!runs_of(&gaps[..10]).is_sparse(), "small tables stay runs");
     }
 
     #[test]

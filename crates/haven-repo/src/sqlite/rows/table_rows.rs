@@ -12,16 +12,43 @@ use super::rowid_runs::RowidRuns;
 use super::value::rowid_key;
 use zerocopy::IntoBytes;
 
-/// The row keys of a table, in the same order as its hashes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The row keys of a table, in the same order as its hashes. Two tables with the same
+/// keys are equal whichever form holds them.
+#[derive(Clone, Debug)]
 enum Keys {
     /// A rowid table whose rows came in ascending rowid order: the runs of rowids.
     Runs(RowidRuns),
-    /// A rowid table whose rows came out of order, until [`TableRows::sort`].
+    /// A rowid table whose rows came out of order (until [`TableRows::sort`]) or
+    /// whose rowids are too sparse for runs.
     Rowid(Vec<i64>),
     /// A WITHOUT ROWID table: the encoded primary keys, one after another, and where
     /// each ends in `bytes`.
     Encoded { bytes: Vec<u8>, ends: Vec<usize> },
+}
+
+impl PartialEq for Keys {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Keys::Encoded { bytes, ends }, Keys::Encoded { bytes: b, ends: e }) => {
+                bytes == b && ends == e
+            }
+            (Keys::Encoded { .. }, _) | (_, Keys::Encoded { .. }) => false,
+            (a, b) => a.rowids() == b.rowids(),
+        }
+    }
+}
+
+impl Eq for Keys {}
+
+impl Keys {
+    /// Returns the rowids of a rowid table, and nothing for other tables.
+    fn rowids(&self) -> Vec<i64> {
+        match self {
+            Keys::Runs(runs) => runs.iter().collect(),
+            Keys::Rowid(rowids) => rowids.clone(),
+            Keys::Encoded { .. } => Vec::new(),
+        }
+    }
 }
 
 /// One row key, borrowed.
@@ -61,9 +88,12 @@ impl TableRows {
     pub fn push(&mut self, key: KeyRef, hash: u64) -> Result<(), String> {
         match (&mut self.keys, key) {
             (Keys::Runs(runs), KeyRef::Rowid(rowid)) => {
-                if !runs.push(rowid) {
+                let added = runs.push(rowid);
+                if !added || runs.is_sparse() {
                     let mut rowids: Vec<i64> = runs.iter().collect();
-                    rowids.push(rowid);
+                    if !added {
+                        rowids.push(rowid);
+                    }
                     self.keys = Keys::Rowid(rowids);
                 }
             }
@@ -284,7 +314,11 @@ fn from_stored(stored: Stored) -> Result<TableRows, String> {
                 ));
             }
         }
-        Keys::Runs(runs)
+        if runs.is_sparse() {
+            Keys::Rowid(runs.iter().collect())
+        } else {
+            Keys::Runs(runs)
+        }
     } else {
         let ends = words(&stored.ends, "the key end list")?;
         let in_order = ends.windows(2).all(|w| w[0] <= w[1]);
@@ -351,6 +385,18 @@ mod tests {
         let shuffled = rowid_table(&[3, 1, 2]);
         assert!(matches!(&shuffled.keys, Keys::Runs(_)));
         assert_eq!(shuffled, rowid_table(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn sparse_rowids_stay_a_list() {
+        let gaps: Vec<i64> = (0..200).map(|i| i * 3).collect();
+        let rows = rowid_table(&gaps);
+        assert!(matches!(&rows.keys, Keys::Rowid(_)));
+        assert_eq!(rows.find(KeyRef::Rowid(597)), Some(597 * 7));
+        assert_eq!(rows.find(KeyRef::Rowid(598)), None);
+        let loaded: TableRows = from_cbor(&to_cbor(&rows)).unwrap();
+        assert!(matches!(&loaded.keys, Keys::Rowid(_)));
+        assert_eq!(loaded, rows);
     }
 
     #[test]
