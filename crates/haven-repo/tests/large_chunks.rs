@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
+use haven_crypto::BackupKey;
 use haven_repo::{CheckOptions, InitOptions, ObjectId, Repository, RestoreOptions, Storage};
 
 /// Chunks of 128 KiB and more, the smallest that the sealing threads hash.
@@ -45,30 +46,23 @@ async fn restore_matches(repo: &Repository, snapshot: &ObjectId, source: &Path, 
         .await
         .unwrap();
     assert!(report.damaged.is_empty(), "{:?}", report.damaged);
-    let before = describe(source);
-    let after = describe(&target.join("source"));
-    assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        after.keys().collect::<Vec<_>>()
-    );
-    for (path, state) in &before {
-        assert_eq!(
-            Some(state),
-            after.get(path),
-            "entry {:?}",
-            String::from_utf8_lossy(path)
-        );
-    }
+    assert_same_entries(&describe(source), &describe(&target.join("source")));
+}
+
+/// A new repository with [`large_chunk_options`] in `dir/repo`: its URL, key and handle.
+async fn large_chunk_repo(dir: &Path) -> (String, BackupKey, Repository) {
+    let url = dir.join("repo").to_str().unwrap().to_string();
+    let key = BackupKey::generate();
+    let repo = Repository::init(Storage::open(&url).unwrap(), &key, large_chunk_options())
+        .await
+        .unwrap();
+    (url, key, repo)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_large_files_restore_identical() {
     let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("repo").to_str().unwrap().to_string();
-    let key = haven_crypto::BackupKey::generate();
-    let repo = Repository::init(Storage::open(&url).unwrap(), &key, large_chunk_options())
-        .await
-        .unwrap();
+    let (url, key, repo) = large_chunk_repo(dir.path()).await;
     let source = dir.path().join("source");
     build_source(&source);
 
@@ -125,11 +119,7 @@ async fn nested_large_files_restore_identical() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_names_first_and_last_damaged_blob() {
     let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("repo").to_str().unwrap().to_string();
-    let key = haven_crypto::BackupKey::generate();
-    let repo = Repository::init(Storage::open(&url).unwrap(), &key, large_chunk_options())
-        .await
-        .unwrap();
+    let (url, key, repo) = large_chunk_repo(dir.path()).await;
     let source = dir.path().join("source");
     fs::create_dir_all(&source).unwrap();
     fs::write(source.join("a.bin"), random_bytes(8, 4_000_000)).unwrap();
@@ -179,11 +169,7 @@ async fn check_names_first_and_last_damaged_blob() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_upload_ends_large_file_backup() {
     let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("repo").to_str().unwrap().to_string();
-    let key = haven_crypto::BackupKey::generate();
-    let repo = Repository::init(Storage::open(&url).unwrap(), &key, large_chunk_options())
-        .await
-        .unwrap();
+    let (url, _, repo) = large_chunk_repo(dir.path()).await;
     // A file where the data folder should be: every pack upload fails.
     let data = Path::new(&url).join("data");
     let _ = fs::remove_dir_all(&data);

@@ -76,18 +76,7 @@ async fn roundtrip_keeps_content_and_metadata() {
         .unwrap();
     assert!(report.damaged.is_empty(), "{:?}", report.damaged);
     let after = describe(&target.join("source"));
-    assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        after.keys().collect::<Vec<_>>()
-    );
-    for (path, state) in &before {
-        assert_eq!(
-            Some(state),
-            after.get(path),
-            "entry {:?}",
-            String::from_utf8_lossy(path)
-        );
-    }
+    assert_same_entries(&before, &after);
 
     let restored = target.join("source");
     let a = fs::metadata(restored.join("hard-a")).unwrap();

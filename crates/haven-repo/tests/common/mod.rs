@@ -106,6 +106,25 @@ pub struct EntryState {
     pub content: Vec<u8>,
 }
 
+/// Asserts that two results of [`describe`] list the same entries in the same state.
+pub fn assert_same_entries(
+    before: &BTreeMap<Vec<u8>, EntryState>,
+    after: &BTreeMap<Vec<u8>, EntryState>,
+) {
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (path, state) in before {
+        assert_eq!(
+            Some(state),
+            after.get(path),
+            "entry {:?}",
+            String::from_utf8_lossy(path)
+        );
+    }
+}
+
 /// Describes every entry below `root` by relative path bytes. Directory mtimes are
 /// included; symlink mtimes are not compared (not all filesystems keep them).
 pub fn describe(root: &Path) -> BTreeMap<Vec<u8>, EntryState> {
