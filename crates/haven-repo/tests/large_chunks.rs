@@ -49,7 +49,8 @@ async fn restore_matches(repo: &Repository, snapshot: &ObjectId, source: &Path, 
     assert_same_entries(&describe(source), &describe(&target.join("source")));
 }
 
-/// A new repository with [`large_chunk_options`] in `dir/repo`: its URL, key and handle.
+/// Creates a repository with [`large_chunk_options`] in `dir/repo` and returns its URL,
+/// key and handle.
 async fn large_chunk_repo(dir: &Path) -> (String, BackupKey, Repository) {
     let url = dir.join("repo").to_str().unwrap().to_string();
     let key = BackupKey::generate();
