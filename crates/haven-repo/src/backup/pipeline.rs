@@ -59,7 +59,9 @@ pub(crate) struct HashedChunks {
 #[derive(Default)]
 pub(crate) struct ChunkIds {
     ids: Vec<ObjectId>,
-    hashed: Arc<HashedChunks>,
+    /// Where the sealing threads report ids, made with the first large chunk so that
+    /// files of small chunks allocate nothing for it.
+    hashed: Option<Arc<HashedChunks>>,
     unhashed: usize,
 }
 
@@ -228,9 +230,10 @@ impl Pipeline {
         // A placeholder, replaced by `resolve`.
         ids.ids.push(ObjectId([0; 32]));
         ids.unhashed += 1;
+        let hashed = ids.hashed.get_or_insert_with(Arc::default).clone();
         self.queue(Job {
             blob_type: BlobType::Data,
-            id: JobId::Unhashed(ids.hashed.clone(), position),
+            id: JobId::Unhashed(hashed, position),
             plaintext: chunk,
             compress,
         })
@@ -244,7 +247,7 @@ impl Pipeline {
             hashed,
             unhashed,
         } = ids;
-        if unhashed > 0 {
+        if let Some(hashed) = hashed {
             self.send_batch()?;
             let mut done = hashed.ids.lock().expect("chunk id lock");
             while done.len() < unhashed {
@@ -346,8 +349,8 @@ impl Drop for Pipeline {
     }
 }
 
-/// What a sealing thread needs: the keys and index, the blobs claimed so far, and the
-/// buffer pools.
+/// The state of one sealing thread: the keys and index, the blobs claimed so far, and
+/// the buffer pools.
 struct Sealer {
     repo: Repository,
     pending: Pending,

@@ -13,7 +13,7 @@ use super::value::rowid_key;
 use zerocopy::IntoBytes;
 
 /// The row keys of a table, in the same order as its hashes. Two tables with the same
-/// keys are equal whichever form holds them.
+/// keys are equal in either form.
 #[derive(Clone, Debug)]
 enum Keys {
     /// A rowid table whose rows came in ascending rowid order: the runs of rowids.
@@ -33,7 +33,7 @@ impl PartialEq for Keys {
                 bytes == b && ends == e
             }
             (Keys::Encoded { .. }, _) | (_, Keys::Encoded { .. }) => false,
-            (a, b) => a.rowids() == b.rowids(),
+            (a, b) => a.rowids().eq(b.rowids()),
         }
     }
 }
@@ -41,12 +41,12 @@ impl PartialEq for Keys {
 impl Eq for Keys {}
 
 impl Keys {
-    /// Returns the rowids of a rowid table, and nothing for other tables.
-    fn rowids(&self) -> Vec<i64> {
+    /// Returns the rowids of a rowid table in order, and none for other tables.
+    fn rowids(&self) -> Box<dyn Iterator<Item = i64> + '_> {
         match self {
-            Keys::Runs(runs) => runs.iter().collect(),
-            Keys::Rowid(rowids) => rowids.clone(),
-            Keys::Encoded { .. } => Vec::new(),
+            Keys::Runs(runs) => Box::new(runs.iter()),
+            Keys::Rowid(rowids) => Box::new(rowids.iter().copied()),
+            Keys::Encoded { .. } => Box::new(std::iter::empty()),
         }
     }
 }
@@ -239,10 +239,9 @@ struct StoredRef<'a> {
 impl Serialize for TableRows {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (rowid, keys, ends): (bool, Cow<[u8]>, Vec<u8>) = match &self.keys {
-            Keys::Runs(runs) => (true, runs.iter().flat_map(rowid_key).collect(), Vec::new()),
-            Keys::Rowid(rowids) => (
+            Keys::Runs(_) | Keys::Rowid(_) => (
                 true,
-                rowids.iter().flat_map(|r| rowid_key(*r)).collect(),
+                self.keys.rowids().flat_map(rowid_key).collect(),
                 Vec::new(),
             ),
             Keys::Encoded { bytes, ends } => (
