@@ -13,7 +13,7 @@ use crate::pack::BlobType;
 use crate::sqlite::rows::{
     chain_id, plan_rows, BaseReason, BaseScan, PlanInput, RowPlan, RowState,
 };
-use crate::sqlite::{LiveCopy, SqliteBase};
+use crate::sqlite::{DatabaseView, SqliteBase};
 use crate::tree::{Node, NodeKind};
 
 /// A local row state to write once the snapshot is saved.
@@ -22,13 +22,13 @@ pub(super) struct PendingState {
     pub state: RowState,
 }
 
-/// The storage plan for one database copy in a backup.
+/// The storage plan for one database in a backup.
 pub(super) enum DatabasePlan {
     /// This row increment blob extends the parent's chain.
     Increment(ObjectId),
     /// The pages, while the scan for the new chain's state runs beside them.
     Pages(Option<ScanTask>),
-    /// The copy failed its check: store the file itself with this warning.
+    /// The view failed its check: store the file itself with this warning.
     Unusable(String),
 }
 
@@ -59,12 +59,12 @@ impl Drop for ScanTask {
 }
 
 impl Walker {
-    /// Plans the database copied to `copy` when a state folder is set: a new
+    /// Plans the database seen through `view` when a state folder is set: a new
     /// increment blob, or pages with the scan that starts the new chain's state.
     pub(super) fn plan_database(
         &mut self,
         path: &Path,
-        copy: &mut LiveCopy,
+        view: &mut DatabaseView,
         previous: Option<&Node>,
     ) -> Result<DatabasePlan> {
         let Some(state_dir) = self.options.sqlite.state_dir.clone() else {
@@ -75,7 +75,7 @@ impl Walker {
         let keys = self.repo.keys.clone();
         let state_name = self.recorded_path(path);
         let input = PlanInput {
-            copy: &copy.path,
+            source: &view.source,
             path: &state_name,
             parent,
             state_dir: &state_dir,
@@ -93,7 +93,7 @@ impl Walker {
                 state,
                 changed_rows,
             } => {
-                if let Err(warning) = copy.checked() {
+                if let Err(warning) = view.checked() {
                     return Ok(DatabasePlan::Unusable(warning));
                 }
                 let size = plaintext.len();

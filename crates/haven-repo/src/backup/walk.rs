@@ -24,7 +24,7 @@ use crate::id::{to_cbor, ObjectId};
 use crate::pack::BlobType;
 use crate::snapshot::BackupSummary;
 use crate::sqlite::rows::RowState;
-use crate::sqlite::{LiveCopy, Prepared, SqliteBase};
+use crate::sqlite::{DatabaseView, Prepared, SqliteBase};
 use crate::tree::{Node, NodeKind, Tree};
 use crate::Repository;
 
@@ -321,7 +321,7 @@ impl Walker {
     }
 
     /// True for a `-wal`, `-shm` or `-journal` file whose database is in this backup
-    /// as a consistent copy, which already contains what the sidecar holds.
+    /// through a consistent view, which already contains what the sidecar holds.
     fn is_copied_sidecar(&self, path: &Path) -> bool {
         crate::sqlite::main_database_of(path).is_some_and(|main| !self.sqlite_plain.contains(&main))
     }
@@ -351,10 +351,10 @@ impl Walker {
         let Some((file, head)) = self.open_with_head(path) else {
             return Ok(None);
         };
-        // A SQLite database is read from a consistent copy in place of the file.
+        // A SQLite database is read from a consistent view in place of the file.
         match crate::sqlite::prepare(path, &head, &self.options.sqlite) {
             Prepared::NotDatabase => self.read_plain(path, before, file, head),
-            Prepared::Copy(copy) => self.read_copy(path, before, previous, copy),
+            Prepared::View(view) => self.read_view(path, before, previous, view),
             Prepared::Plain(warning) => {
                 self.sqlite_plain.insert(path.to_path_buf());
                 self.problem(path, ProblemKind::StoredPlain, warning);
@@ -397,25 +397,20 @@ impl Walker {
         Some((file, head))
     }
 
-    /// Reads the consistent copy of a database: a row increment, or its pages.
-    fn read_copy(
+    /// Reads the consistent view of a database: a row increment, or its pages.
+    fn read_view(
         &mut self,
         path: &Path,
         before: &Metadata,
         previous: Option<&Node>,
-        mut copy: LiveCopy,
+        mut view: DatabaseView,
     ) -> Result<Option<FileRead>> {
-        let copy_len = copy
-            .file
-            .metadata()
-            .map_err(|e| RepoError::io("read metadata of the copy of", path, e))?
-            .len();
-        // Dropped before the copy (a parameter), which waits for the scan's thread.
-        let base_scan = match self.plan_database(path, &mut copy, previous)? {
+        // Dropped before the view (a parameter), which waits for the scan's thread.
+        let base_scan = match self.plan_database(path, &mut view, previous)? {
             DatabasePlan::Increment(increment) => {
                 return Ok(Some(FileRead {
                     content: ChunkIds::default(),
-                    bytes: copy_len,
+                    bytes: view.len,
                     changed_metadata: None,
                     increment: Some(increment),
                 }));
@@ -423,13 +418,14 @@ impl Walker {
             DatabasePlan::Pages(scan) => scan,
             DatabasePlan::Unusable(warning) => return self.read_again_plain(path, before, warning),
         };
-        let Some((content, bytes)) = self.chunk_file(path, &copy.file, copy.head.clone())? else {
+        let head = view.head.clone();
+        let Some((content, bytes)) = self.chunk_file(path, &mut view.reader, head)? else {
             // The read error is recorded and the file left out.
             self.pending_base = None;
             return Ok(None);
         };
-        if let Err(warning) = copy.checked() {
-            // NOTE: the chunks of the copy are already stored. No snapshot references
+        if let Err(warning) = view.checked() {
+            // NOTE: the chunks of the view are already stored. No snapshot references
             // them, so the next prune removes them.
             drop(base_scan);
             return self.read_again_plain(path, before, warning);
@@ -439,7 +435,7 @@ impl Walker {
             self.finish_base_scan(path, scan);
         }
         self.summary.bytes_read += bytes;
-        // The copy is consistent however the file changed meanwhile.
+        // The view is consistent however the file changed meanwhile.
         Ok(Some(FileRead {
             content,
             bytes,
@@ -448,8 +444,8 @@ impl Walker {
         }))
     }
 
-    /// Stores a database whose copy failed its check as the file itself, with the
-    /// warning, after the copy was already read.
+    /// Stores a database whose view failed its check as the file itself, with the
+    /// warning, after the view was already read.
     fn read_again_plain(
         &mut self,
         path: &Path,
@@ -501,7 +497,7 @@ impl Walker {
     fn chunk_file(
         &mut self,
         path: &Path,
-        file: &File,
+        file: impl Read,
         head: Vec<u8>,
     ) -> Result<Option<(ChunkIds, u64)>> {
         let compress = !is_compressed_format(&head);

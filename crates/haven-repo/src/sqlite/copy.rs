@@ -1,9 +1,11 @@
-//! Consistent copies of live databases through SQLite's online backup API.
+//! Consistent views of live databases: a WAL-mode database is read in place at a
+//! snapshot, any other through a copy made with SQLite's online backup API.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::header::{DatabaseHeader, HEADER_LEN, SQLITE_MAGIC};
 use super::sidecar::{sidecar_path, SIDECAR_SUFFIXES};
+use super::snapshot::{SnapshotError, WalSnapshot};
 use super::{LockedPolicy, SqliteOptions};
 
 /// Longest pause between two attempts to read a locked database.
@@ -21,28 +24,50 @@ const MAX_PAUSE: Duration = Duration::from_millis(250);
 pub(crate) enum Prepared {
     /// Not a SQLite database: read the file itself.
     NotDatabase,
-    /// A consistent copy to read in place of the file.
-    Copy(LiveCopy),
+    /// A consistent view to read in place of the file.
+    View(DatabaseView),
     /// A database that could not be copied: read the file itself and report this warning.
     Plain(String),
     /// A locked database that the options say to leave out, with the reason.
     LeaveOut(String),
 }
 
-/// A consistent copy of a database in a temporary file, removed on drop.
-pub(crate) struct LiveCopy {
-    pub path: PathBuf,
-    /// The copy, positioned after `head`.
-    pub file: File,
-    /// The copy's first bytes: the database header.
+/// The database that the connections of a consistent view read.
+#[derive(Clone)]
+pub(crate) enum DatabaseSource {
+    /// A copy in a temporary file.
+    Copy(PathBuf),
+    /// The database itself, at a snapshot.
+    Snapshot(Arc<WalSnapshot>),
+}
+
+impl DatabaseSource {
+    /// Opens a read-only connection to the view's database.
+    pub fn connect(&self) -> rusqlite::Result<Connection> {
+        match self {
+            DatabaseSource::Copy(path) => open_copy(path),
+            DatabaseSource::Snapshot(snapshot) => snapshot.connect(),
+        }
+    }
+}
+
+/// A consistent view of a live database: the database at a snapshot, or a copy in a
+/// temporary file, which is removed on drop.
+pub(crate) struct DatabaseView {
+    pub source: DatabaseSource,
+    /// The database's bytes, positioned after `head`.
+    pub reader: Box<dyn Read + Send>,
+    /// The first bytes: the database header.
     pub head: Vec<u8>,
-    /// `PRAGMA quick_check` of the copy, running on its own thread while the backup
-    /// reads the copy: on a large database it takes as long as storing the pages.
+    /// The database's length in bytes.
+    pub len: u64,
+    /// `PRAGMA quick_check` of the view, running on its own thread while the backup
+    /// reads the pages: on a large database it takes as long as storing them.
     check: Option<JoinHandle<Result<(), String>>>,
     checked: Option<Result<(), String>>,
 }
 
-impl LiveCopy {
+impl DatabaseView {
     /// Waits for the copy's quick_check. Returns the warning for a copy that failed
     /// it, to be stored as a plain file instead.
     pub fn checked(&mut self) -> Result<(), String> {
@@ -59,12 +84,14 @@ impl LiveCopy {
     }
 }
 
-impl Drop for LiveCopy {
+impl Drop for DatabaseView {
     fn drop(&mut self) {
         if let Some(check) = self.check.take() {
             let _ = check.join();
         }
-        remove_temporary(&self.path);
+        if let DatabaseSource::Copy(path) = &self.source {
+            remove_temporary(path);
+        }
     }
 }
 
@@ -110,8 +137,8 @@ pub(crate) fn prepare(path: &Path, head: &[u8], options: &SqliteOptions) -> Prep
             "SQLite database is truncated: {reason}; stored as a plain file"
         ));
     }
-    match copy_database(path, &header, options) {
-        Ok(copy) => Prepared::Copy(copy),
+    match view_database(path, &header, options) {
+        Ok(view) => Prepared::View(view),
         Err(CopyError::Unusable(reason) | CopyError::ReadOnly(reason)) => {
             Prepared::Plain(unusable_warning(&reason))
         }
@@ -143,11 +170,77 @@ fn truncation(path: &Path, header: &DatabaseHeader) -> Option<String> {
     header.truncation(len)
 }
 
+/// Reads a WAL-mode database in place at a snapshot; copies any other, or one this
+/// SQLite cannot read at a snapshot.
+fn view_database(
+    path: &Path,
+    header: &DatabaseHeader,
+    options: &SqliteOptions,
+) -> Result<DatabaseView, CopyError> {
+    match take_snapshot(path, options)? {
+        Some(snapshot) => view_snapshot(snapshot, header),
+        None => copy_database(path, header, options),
+    }
+}
+
+/// Takes a snapshot of a WAL-mode database, retrying while another connection holds
+/// a lock that blocks readers. `None` means the database must be copied instead.
+fn take_snapshot(path: &Path, options: &SqliteOptions) -> Result<Option<WalSnapshot>, CopyError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match WalSnapshot::take(path) {
+            Ok(snapshot) => return Ok(Some(snapshot)),
+            Err(SnapshotError::Busy) => wait_for_lock(started, &mut pause, options)?,
+            Err(SnapshotError::Unsupported(reason)) => {
+                tracing::debug!(path = %path.display(), %reason, "copying the SQLite database");
+                return Ok(None);
+            }
+            Err(SnapshotError::Sql(e)) => {
+                tracing::debug!(path = %path.display(), error = %e, "copying the SQLite database");
+                return Ok(None);
+            }
+        }
+    }
+}
+
+fn view_snapshot(
+    snapshot: WalSnapshot,
+    header: &DatabaseHeader,
+) -> Result<DatabaseView, CopyError> {
+    if snapshot.page_size() as usize != header.page_size {
+        return Err(CopyError::Unusable(format!(
+            "the snapshot has page size {}, the file's header {}",
+            snapshot.page_size(),
+            header.page_size
+        )));
+    }
+    let mut reader = snapshot.pages()?;
+    let mut head = vec![0u8; HEADER_LEN];
+    reader
+        .read_exact(&mut head)
+        .map_err(|e| CopyError::Unusable(format!("cannot read the first page: {e}")))?;
+    let len = snapshot.len();
+    let source = DatabaseSource::Snapshot(Arc::new(snapshot));
+    Ok(DatabaseView {
+        check: Some(spawn_check(source.clone())),
+        source,
+        reader: Box::new(reader),
+        head,
+        len,
+        checked: None,
+    })
+}
+
+fn spawn_check(source: DatabaseSource) -> JoinHandle<Result<(), String>> {
+    std::thread::spawn(move || quick_check(&source))
+}
+
 fn copy_database(
     path: &Path,
     header: &DatabaseHeader,
     options: &SqliteOptions,
-) -> Result<LiveCopy, CopyError> {
+) -> Result<DatabaseView, CopyError> {
     let temp_path = temporary_path(options.temp_dir.as_deref());
     let guard = TemporaryGuard(temp_path.clone());
     create_private(&temp_path)?;
@@ -165,18 +258,22 @@ fn copy_database(
     verify_page_size(&temp_path, header)?;
     let mut file = File::open(&temp_path)
         .map_err(|e| CopyError::Unusable(format!("cannot open the copy: {e}")))?;
+    let len = file
+        .metadata()
+        .map_err(|e| CopyError::Unusable(format!("cannot read the copy's length: {e}")))?
+        .len();
     let mut head = vec![0u8; HEADER_LEN];
     file.read_exact(&mut head)
         .map_err(|e| CopyError::Unusable(format!("cannot read the copy: {e}")))?;
-    // From here on the copy's Drop waits for the check before removing the files.
+    // From here on the view's Drop waits for the check before removing the files.
     std::mem::forget(guard);
-    let check_path = temp_path.clone();
-    let check = std::thread::spawn(move || quick_check(&check_path));
-    Ok(LiveCopy {
-        path: temp_path,
-        file,
+    let source = DatabaseSource::Copy(temp_path);
+    Ok(DatabaseView {
+        check: Some(spawn_check(source.clone())),
+        source,
+        reader: Box::new(file),
         head,
-        check: Some(check),
+        len,
         checked: None,
     })
 }
@@ -213,17 +310,28 @@ fn copy_into(
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
-        let waited = started.elapsed();
-        if waited >= options.busy_timeout {
-            return Err(CopyError::Locked { waited });
-        }
-        tracing::debug!(
-            waited_ms = waited.as_millis() as u64,
-            "SQLite database is locked; retrying the copy"
-        );
-        std::thread::sleep(pause.min(options.busy_timeout - waited));
-        pause = (pause * 2).min(MAX_PAUSE);
+        wait_for_lock(started, &mut pause, options)?;
     }
+}
+
+/// Sleeps before the next attempt to read a locked database, or gives up once the
+/// busy timeout has passed since `started`.
+fn wait_for_lock(
+    started: Instant,
+    pause: &mut Duration,
+    options: &SqliteOptions,
+) -> Result<(), CopyError> {
+    let waited = started.elapsed();
+    if waited >= options.busy_timeout {
+        return Err(CopyError::Locked { waited });
+    }
+    tracing::debug!(
+        waited_ms = waited.as_millis() as u64,
+        "SQLite database is locked; retrying"
+    );
+    std::thread::sleep((*pause).min(options.busy_timeout - waited));
+    *pause = (*pause * 2).min(MAX_PAUSE);
+    Ok(())
 }
 
 fn open_copy(path: &Path) -> rusqlite::Result<Connection> {
@@ -246,11 +354,11 @@ fn verify_page_size(path: &Path, header: &DatabaseHeader) -> Result<(), CopyErro
     Ok(())
 }
 
-/// Checks that the copy is a well-formed database: every b-tree page and every
+/// Checks that the view is a well-formed database: every b-tree page and every
 /// full-text index's own structure.
-fn quick_check(path: &Path) -> Result<(), String> {
+fn quick_check(source: &DatabaseSource) -> Result<(), String> {
     let sql_error = |e: rusqlite::Error| format!("SQLite error: {e}");
-    let conn = open_copy(path).map_err(sql_error)?;
+    let conn = source.connect().map_err(sql_error)?;
     let mut statement = conn.prepare("PRAGMA quick_check(5)").map_err(sql_error)?;
     let problems: Vec<String> = statement
         .query_map([], |row| row.get::<_, String>(0))

@@ -1,28 +1,33 @@
 //! SQLite databases in a backup set.
 //!
-//! A file that starts with the SQLite header is not read as it is on disk. It is first
-//! copied with SQLite's online backup API into a temporary file ([`copy`]), which gives
-//! a consistent database even while another process writes to it, in rollback-journal
-//! and WAL mode. The copy keeps the source's page size and page numbers, so the
-//! repository's page chunker stores only the pages that changed since the last backup.
+//! A file that starts with the SQLite header is not read as it is on disk, but through
+//! a consistent view ([`copy`]) that stays consistent while another process writes to it.
+//! A WAL-mode database is read in place: its pages, its `quick_check` and its row scan
+//! all come from one snapshot ([`snapshot`]), so the backup needs no temporary space.
+//! Any other database, or one this SQLite cannot read at a snapshot, is first copied
+//! with SQLite's online backup API into a temporary file. Either way the view has the
+//! source's page size and page numbers, so the repository's page chunker stores only
+//! the pages that changed since the last backup.
 //!
-//! The `-wal`, `-shm` and `-journal` sidecars of a copied database are left out of the
-//! snapshot, because the copy already contains what they hold. A restore removes stale
-//! sidecars next to a restored database, so it opens as it was copied ([`sidecar`]).
+//! The `-wal`, `-shm` and `-journal` sidecars of a database read this way are left out
+//! of the snapshot, because the view already contains what they hold. A restore
+//! removes stale sidecars next to a restored database, so it opens as it was read
+//! ([`sidecar`]).
 //!
-//! A database that cannot be copied (corrupt, truncated, or locked by another process
-//! for longer than [`SqliteOptions::busy_timeout`]) is stored as a plain file with a
-//! warning, or left out of the snapshot, as [`LockedPolicy`] says.
+//! A database that cannot be read this way (corrupt, truncated, or locked by another
+//! process for longer than [`SqliteOptions::busy_timeout`]) is stored as a plain file
+//! with a warning, or left out of the snapshot, as [`LockedPolicy`] says.
 
 mod copy;
 mod header;
 pub(crate) mod rows;
 mod sidecar;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) use copy::{prepare, LiveCopy, Prepared};
+pub(crate) use copy::{prepare, DatabaseSource, DatabaseView, Prepared};
 pub use header::{DatabaseHeader, SQLITE_MAGIC};
 pub use rows::{BaseReason, SqliteBase};
 pub(crate) use sidecar::{has_live_sidecar, main_database_of, remove_sidecars};
@@ -45,7 +50,8 @@ pub struct SqliteOptions {
     /// Time to keep retrying while another process holds a lock that blocks reading.
     pub busy_timeout: Duration,
     pub locked: LockedPolicy,
-    /// Folder for the temporary consistent copies; defaults to the system temporary folder.
+    /// Folder for the temporary copies of databases that are not in WAL mode; defaults
+    /// to the system temporary folder.
     pub temp_dir: Option<PathBuf>,
     /// Folder for the local row state between backups. With a state folder, a backup
     /// after a page-level base stores only the changed rows of each database. Without

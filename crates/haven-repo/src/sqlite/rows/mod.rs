@@ -1,10 +1,11 @@
 //! Row increments: after a page-level base of a database, each backup stores only the
 //! rows inserted, updated or deleted in each table since the previous snapshot.
 //!
-//! The backup scans every ordinary table of its consistent copy ([`super::copy`])
+//! The backup scans every ordinary table of its consistent view ([`super::copy`])
 //! into (row key, keyed row hash) pairs and compares them with the local row state
 //! that the previous backup left in the state folder ([`state`]). The app's database
-//! and connection are never touched. A restore writes the base pages, applies the
+//! is only read, through read-only connections, and the app's own connection is never
+//! touched. A restore writes the base pages, applies the
 //! increments in order, rebuilds derivable full-text indexes ([`fts`]) and checks
 //! every table's row count and hash ([`apply`]). `docs/FORMAT.md` defines the format.
 

@@ -1,9 +1,7 @@
-//! Deciding between a row increment and a page-level base for one database copy.
+//! Deciding between a row increment and a page-level base for one database.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-use rusqlite::{Connection, OpenFlags};
 
 use super::increment::{scan_database, MAX_INCREMENT_BYTES};
 use super::scan::ScanError;
@@ -14,12 +12,13 @@ use crate::id::to_cbor;
 use haven_crypto::SecretKey;
 
 use crate::keys::KeySet;
+use crate::sqlite::DatabaseSource;
 use crate::tree::Node;
 
 /// What a backup needs to plan one database.
 pub(crate) struct PlanInput<'a> {
-    /// The consistent copy to read.
-    pub copy: &'a Path,
+    /// The consistent view to read.
+    pub source: &'a DatabaseSource,
     /// The database's path in the backup set, which names its state.
     pub path: &'a Path,
     /// The parent snapshot's node for the database when its chain can be extended.
@@ -50,26 +49,22 @@ pub(crate) enum RowPlan {
 }
 
 /// The scan of a database that a backup stores as a page-level base, which gives the
-/// state the next backup's increment is computed from. It opens the copy on its own,
+/// state the next backup's increment is computed from. It opens the view on its own,
 /// so it can run on another thread while the pages are stored.
 pub(crate) struct BaseScan {
-    copy: PathBuf,
+    source: DatabaseSource,
     hash_key: SecretKey,
     schema: [u8; 32],
     now_ns: i64,
 }
 
 impl BaseScan {
-    /// Reads every table of the copy into a new state.
+    /// Reads every table of the view into a new state.
     pub fn run(self) -> Result<RowState, String> {
-        let conn = Connection::open_with_flags(
-            &self.copy,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql_error)?;
+        let conn = self.source.connect().map_err(sql_error)?;
         let schema = read_schema(&conn)?;
         if schema.fingerprint != self.schema {
-            return Err("the copy's schema changed between two reads".into());
+            return Err("the view's schema changed between two reads".into());
         }
         let (tables, _) =
             scan_database(&conn, &schema, &self.hash_key, None).map_err(String::from)?;
@@ -77,13 +72,10 @@ impl BaseScan {
     }
 }
 
-/// Plans the backup of one database copy: an increment when the local state
-/// matches the parent's chain, otherwise a base with the reason.
+/// Plans the backup of one database: an increment when the local state matches the
+/// parent's chain, otherwise a base with the reason.
 pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
-    let conn = match Connection::open_with_flags(
-        input.copy,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
+    let conn = match input.source.connect() {
         Ok(conn) => conn,
         Err(e) => return failed(sql_error(e)),
     };
@@ -95,7 +87,7 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
         reason,
         detail,
         scan: Some(BaseScan {
-            copy: input.copy.to_path_buf(),
+            source: input.source.clone(),
             hash_key: input.keys.row_hash.clone(),
             schema: schema.fingerprint,
             now_ns: input.now_ns,
