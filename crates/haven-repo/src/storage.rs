@@ -3,7 +3,7 @@
 //! Everything above this module uses only [`Storage`], so adding S3, WebDAV or Google
 //! Drive is a new arm in [`Storage::open`], not a change to the repository code.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -29,6 +29,9 @@ pub struct Storage {
     stats: Arc<StatsCounters>,
     /// Set where a write creates its parent folders with requests of its own.
     folders: Option<Arc<backend::FolderGate>>,
+    /// The folder of a local-folder location, where large objects are written
+    /// directly ([`backend::write_direct`]).
+    local_root: Option<PathBuf>,
 }
 
 impl Storage {
@@ -91,6 +94,7 @@ impl Storage {
             url,
             stats: backend.stats,
             folders: None,
+            local_root: None,
         }
     }
 
@@ -112,10 +116,9 @@ impl Storage {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Self::layered(
-            backend::layered(operator, options),
-            url.to_string(),
-        ))
+        let mut storage = Self::layered(backend::layered(operator, options), url.to_string());
+        storage.local_root = Some(root.to_path_buf());
+        Ok(storage)
     }
 
     /// Retries, throttling waits and injected faults since this storage was opened.
@@ -166,6 +169,14 @@ impl Storage {
     /// Writes a whole object. On a local folder it is written under `.tmp/` and
     /// renamed, so the final name never contains a partial object.
     pub async fn write(&self, path: &str, bytes: impl Into<opendal::Buffer>) -> Result<()> {
+        let bytes = bytes.into();
+        if let Some(root) = &self.local_root {
+            if bytes.len() >= backend::MIN_DIRECT_LEN
+                && self.write_direct(root, path, &bytes).await?
+            {
+                return Ok(());
+            }
+        }
         let write = || async {
             self.operator
                 .write(path, bytes)
@@ -176,6 +187,28 @@ impl Storage {
         match &self.folders {
             Some(folders) => folders.write(path, write).await,
             None => write().await,
+        }
+    }
+
+    /// Writes a large object into a local folder with `O_DIRECT`. Returns false when
+    /// the folder's filesystem does not take it, and nothing was written.
+    async fn write_direct(&self, root: &Path, path: &str, bytes: &opendal::Buffer) -> Result<bool> {
+        let target = root.join(path);
+        let (root, object, bytes) = (root.to_path_buf(), path.to_string(), bytes.to_bytes());
+        let written =
+            tokio::task::spawn_blocking(move || backend::write_direct(&root, &object, &bytes))
+                .await
+                .map_err(|e| RepoError::Pipeline(format!("a direct write task failed: {e}")))?;
+        match written {
+            Ok(backend::Direct::Written) => Ok(true),
+            Ok(backend::Direct::Unsupported) => {
+                tracing::debug!(
+                    path,
+                    "the local folder takes no O_DIRECT; writing through the cache"
+                );
+                Ok(false)
+            }
+            Err(e) => Err(RepoError::io("write", target, e)),
         }
     }
 

@@ -1,0 +1,185 @@
+//! Large objects written into a local folder with `O_DIRECT`.
+//!
+//! Every object is synced to disk before it counts as written, so a pack that goes
+//! through the page cache is copied there only to be written out at once. On the
+//! 2-vCPU benchmark VM that copy took about a quarter of a first backup's CPU samples, and
+//! `dd` wrote 1.6 GB/s with `O_DIRECT` against 350 MB/s through the cache.
+//! Direct writes skip the copy and leave the cache to the app's own files.
+//!
+//! Like OpenDAL's local folder service, an object is written under `.tmp/`, synced
+//! and renamed into place, so a killed writer never leaves a partial object under
+//! its final name. A filesystem without `O_DIRECT` is reported as unsupported, and
+//! the caller writes through OpenDAL instead.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Alignment of direct writes: offsets, lengths and memory. 4096 covers devices
+/// with 512-byte and 4096-byte logical blocks.
+const ALIGN: usize = 4096;
+/// Bytes copied into the aligned buffer and written per call.
+const PIECE: usize = 1 << 20;
+/// Objects below this size go through OpenDAL: a direct write saves little there.
+pub(crate) const MIN_DIRECT_LEN: usize = 1 << 20;
+
+thread_local! {
+    /// The aligned buffer of this thread, kept between writes so that its pages are
+    /// touched once.
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The outcome of a direct write.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Direct {
+    Written,
+    /// The folder's filesystem does not take `O_DIRECT`, so nothing was written.
+    Unsupported,
+}
+
+/// Writes `bytes` as the object `path` under the local folder `root`.
+pub(crate) fn write(root: &Path, path: &str, bytes: &[u8]) -> io::Result<Direct> {
+    let temp_dir = root.join(".tmp");
+    std::fs::create_dir_all(&temp_dir)?;
+    let temp = TempFile(temp_dir.join(temp_name()));
+    let file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&temp.0)
+    {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(Direct::Unsupported),
+        Err(e) => return Err(e),
+    };
+    match write_aligned(&file, bytes) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(Direct::Unsupported),
+        other => other?,
+    }
+    file.sync_all()?;
+    drop(file);
+    let target = root.join(path);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(&temp.0, &target)?;
+    std::mem::forget(temp);
+    Ok(Direct::Written)
+}
+
+/// Writes the aligned front of `bytes` directly, then the rest, under one block,
+/// through the page cache.
+fn write_aligned(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    let aligned = bytes.len() / ALIGN * ALIGN;
+    BUFFER.with_borrow_mut(|buffer| {
+        if buffer.len() < PIECE + ALIGN {
+            *buffer = vec![0u8; PIECE + ALIGN];
+        }
+        let start = buffer.as_ptr().align_offset(ALIGN);
+        let staging = &mut buffer[start..start + PIECE];
+        for piece in bytes[..aligned].chunks(PIECE) {
+            staging[..piece.len()].copy_from_slice(piece);
+            file.write_all(&staging[..piece.len()])?;
+        }
+        Ok::<_, io::Error>(())
+    })?;
+    if aligned < bytes.len() {
+        clear_direct(file)?;
+        file.write_all(&bytes[aligned..])?;
+    }
+    Ok(())
+}
+
+/// Turns `O_DIRECT` off for the rest of the file, whose length is not aligned.
+fn clear_direct(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above. F_SETFL changes only the descriptor's status flags.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn temp_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "direct-{}-{}-{nanos:08x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A temporary file, removed on drop unless it was renamed into place.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    #[test]
+    fn writes_every_length_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1,
+            ALIGN - 1,
+            ALIGN,
+            ALIGN + 1,
+            PIECE,
+            PIECE + 3 * ALIGN + 17,
+        ] {
+            let bytes = pattern(len);
+            let path = format!("data/ab/object-{len}");
+            let outcome = write(dir.path(), &path, &bytes).unwrap();
+            if outcome == Direct::Unsupported {
+                eprintln!("the temporary folder's filesystem has no O_DIRECT; nothing to check");
+                return;
+            }
+            assert_eq!(
+                std::fs::read(dir.path().join(&path)).unwrap(),
+                bytes,
+                "length {len}"
+            );
+        }
+        let temp: Vec<_> = std::fs::read_dir(dir.path().join(".tmp"))
+            .unwrap()
+            .collect();
+        assert!(temp.is_empty(), "temporary files left: {temp:?}");
+    }
+
+    #[test]
+    fn failed_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the object's folder should be.
+        std::fs::write(dir.path().join("data"), b"not a folder").unwrap();
+        let error = write(dir.path(), "data/ab/object", &pattern(PIECE)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotADirectory);
+        let temp: Vec<_> = std::fs::read_dir(dir.path().join(".tmp"))
+            .unwrap()
+            .collect();
+        assert!(temp.is_empty(), "temporary files left: {temp:?}");
+    }
+}
