@@ -85,6 +85,23 @@ measure() {
     awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$log"
 }
 
+# Drops a repository's files from the page cache. Every tool's restore and check then
+# read the repository from disk, as on a new device. Haven writes large objects with
+# O_DIRECT, around the cache, and the other tools through it.
+evict() {
+    sync
+    python3 - "$1" <<'PY'
+import os, sys
+for folder, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+PY
+}
+
 repo_bytes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 
 # Creates an empty repository for a tool.
@@ -187,7 +204,9 @@ for run in $(seq 1 "$RUNS"); do
         repo=$WORK/repo-$tool
         target=$WORK/restore-app-$tool
         mkdir -p "$target"
+        evict "$repo"
         record "4a restore app data" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" day)) 0"
+        evict "$repo"
         record "5 check --read-data" "$tool" "$(measure $(check_cmd "$tool" "$repo")) 0"
     done
     for tool in "${ORDER[@]}"; do
@@ -197,6 +216,7 @@ for run in $(seq 1 "$RUNS"); do
         record "3 small files backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/small" small)) $(( $(repo_bytes "$repo") - before ))"
         target=$WORK/restore-small-$tool
         mkdir -p "$target"
+        evict "$repo"
         record "4b restore small files" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" small)) 0"
     done
 done

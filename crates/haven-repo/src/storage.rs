@@ -190,6 +190,17 @@ impl Storage {
         }
     }
 
+    /// Starts reading an object of a local folder into the kernel's cache, for a read
+    /// that follows soon. Other locations ignore it.
+    pub fn prefetch(&self, path: &str) {
+        if let Some(root) = &self.local_root {
+            let file = root.join(path);
+            drop(tokio::task::spawn_blocking(move || {
+                backend::advise_will_need(&file)
+            }));
+        }
+    }
+
     /// Writes a large object into a local folder with `O_DIRECT`. Returns false when
     /// the folder's filesystem does not take it, and nothing was written.
     async fn write_direct(&self, root: &Path, path: &str, bytes: &opendal::Buffer) -> Result<bool> {

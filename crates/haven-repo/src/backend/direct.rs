@@ -10,6 +10,9 @@
 //! and renamed into place, so a killed writer never leaves a partial object under
 //! its final name. A filesystem without `O_DIRECT` is reported as unsupported, and
 //! the caller writes through OpenDAL instead.
+//!
+//! Since such packs are not in the cache afterwards, a reader that knows its next
+//! object asks the kernel to read it ahead ([`advise_will_need`]).
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -107,6 +110,15 @@ fn clear_direct(file: &File) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Asks the kernel to start reading the file at `path` into its cache. It is a hint:
+/// a file that cannot be opened is left alone, because its read reports the error.
+pub(crate) fn advise_will_need(path: &Path) {
+    if let Ok(file) = File::open(path) {
+        // SAFETY: the descriptor stays open for the call. The advice only starts reads.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    }
 }
 
 fn temp_name() -> String {
