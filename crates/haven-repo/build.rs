@@ -10,7 +10,8 @@ fn main() {
     let has = |name: &str| {
         flags
             .split_whitespace()
-            .any(|flag| flag.strip_prefix("-D").unwrap_or(flag) == name)
+            .map(|flag| flag.strip_prefix("-D").unwrap_or(flag))
+            .any(|flag| flag == name || flag == format!("{name}=1"))
     };
     if has("SQLITE_ENABLE_SNAPSHOT") && has("SQLITE_ENABLE_DBPAGE_VTAB") {
         println!("cargo::rustc-cfg=sqlite_snapshot");

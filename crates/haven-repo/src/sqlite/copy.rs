@@ -177,10 +177,15 @@ fn view_database(
     header: &DatabaseHeader,
     options: &SqliteOptions,
 ) -> Result<DatabaseView, CopyError> {
-    match take_snapshot(path, options)? {
-        Some(snapshot) => view_snapshot(snapshot, header),
-        None => copy_database(path, header, options),
+    if let Some(snapshot) = take_snapshot(path, options)? {
+        match view_snapshot(snapshot, header) {
+            Err(CopyError::Unusable(reason)) => {
+                tracing::debug!(path = %path.display(), %reason, "copying the SQLite database");
+            }
+            view => return view,
+        }
     }
+    copy_database(path, header, options)
 }
 
 /// Takes a snapshot of a WAL-mode database, retrying while another connection holds
@@ -192,7 +197,7 @@ fn take_snapshot(path: &Path, options: &SqliteOptions) -> Result<Option<WalSnaps
         match WalSnapshot::take(path) {
             Ok(snapshot) => return Ok(Some(snapshot)),
             Err(SnapshotError::Busy) => wait_for_lock(started, &mut pause, options)?,
-            Err(SnapshotError::Unsupported(reason)) => {
+            Err(SnapshotError::CopyInstead(reason)) => {
                 tracing::debug!(path = %path.display(), %reason, "copying the SQLite database");
                 return Ok(None);
             }
@@ -418,5 +423,64 @@ struct TemporaryGuard(PathBuf);
 impl Drop for TemporaryGuard {
     fn drop(&mut self) {
         remove_temporary(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The app's FULL checkpoint holds the log's checkpoint lock while it waits for
+    /// one of the app's readers, so no connection can open at a snapshot. The backup
+    /// copies the database instead of storing it as a plain file.
+    #[test]
+    fn blocked_checkpoint_falls_back_to_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let app_reader = Connection::open(&path).unwrap();
+        app_reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let checkpoint_path = path.clone();
+        let checkpoint = std::thread::spawn(move || {
+            let conn = Connection::open(&checkpoint_path).unwrap();
+            conn.busy_timeout(Duration::from_secs(2)).unwrap();
+            conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+
+        let mut head = vec![0u8; HEADER_LEN];
+        File::open(&path).unwrap().read_exact(&mut head).unwrap();
+        let mut view = match prepare(&path, &head, &SqliteOptions::default()) {
+            Prepared::View(view) => view,
+            Prepared::Plain(warning) => panic!("stored as a plain file: {warning}"),
+            Prepared::LeaveOut(reason) => panic!("left out: {reason}"),
+            Prepared::NotDatabase => panic!("not a database"),
+        };
+        assert!(matches!(view.source, DatabaseSource::Copy(_)));
+        assert_eq!(view.checked(), Ok(()));
+        let rows: i64 = view
+            .source
+            .connect()
+            .unwrap()
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+        assert_eq!(
+            checkpoint.join().unwrap(),
+            1,
+            "the checkpoint was not blocked"
+        );
     }
 }

@@ -21,8 +21,15 @@ use std::sync::Mutex;
 use rusqlite::{ffi, Connection, OpenFlags};
 
 const MAIN: &CStr = c"main";
-/// How long a connection at the snapshot waits for a lock.
-const CONNECT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a connection at the snapshot waits for a lock. Opening at a snapshot
+/// takes the log's checkpoint lock, which the app holds for as long as its own FULL,
+/// RESTART or TRUNCATE checkpoint waits for readers. A copy needs no such lock, so a
+/// backup copies the database rather than waiting long.
+const CONNECT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+/// Connections opened at the snapshot when it is taken: the page reader, the
+/// `quick_check`, the row plan and the row scan. Once open, none of them waits for a
+/// lock again.
+const READERS: usize = 4;
 /// Bytes in a write-ahead log's header, before its first frame.
 const WAL_HEADER_LEN: u64 = 32;
 
@@ -33,6 +40,8 @@ pub(crate) struct WalSnapshot {
     anchor: Mutex<Connection>,
     /// `None` when the log was empty: the file itself is the snapshot.
     snapshot: Option<SnapshotHandle>,
+    /// Connections already open at the snapshot, handed out by [`WalSnapshot::connect`].
+    readers: Mutex<Vec<Connection>>,
     page_size: u32,
     page_count: u32,
 }
@@ -57,9 +66,9 @@ impl Drop for SnapshotHandle {
 pub(crate) enum SnapshotError {
     /// Another connection holds a lock that blocks readers; retry later.
     Busy,
-    /// Not in WAL mode, or this SQLite lacks the snapshot or page interfaces: copy
-    /// the database instead.
-    Unsupported(String),
+    /// Not in WAL mode, this SQLite lacks the snapshot or page interfaces, or the
+    /// readers cannot open at the snapshot: copy the database instead.
+    CopyInstead(String),
     Sql(rusqlite::Error),
 }
 
@@ -122,7 +131,8 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 /// Opens the database file alone, without its log and without locks. Safe only while
 /// the anchor's read lock 0 keeps checkpoints from writing to the file.
 fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
-    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let authority = if path.is_absolute() { "//" } else { "" };
+    let uri = format!("file:{authority}{}?immutable=1", uri_path(path));
     Connection::open_with_flags(
         uri,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -153,7 +163,7 @@ fn wal_is_empty(path: &Path) -> Result<bool, SnapshotError> {
     match std::fs::metadata(&wal) {
         Ok(meta) => Ok(meta.len() <= WAL_HEADER_LEN),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(SnapshotError::Unsupported(format!(
+        Err(e) => Err(SnapshotError::CopyInstead(format!(
             "cannot read the log's length: {e}"
         ))),
     }
@@ -181,29 +191,37 @@ impl WalSnapshot {
     /// Starts a read transaction on the database at `path` and takes its snapshot.
     pub fn take(path: &Path) -> Result<Self, SnapshotError> {
         if !supported() {
-            return Err(SnapshotError::Unsupported(
+            return Err(SnapshotError::CopyInstead(
                 "this SQLite build lacks sqlite_dbpage or snapshots".into(),
             ));
         }
         let anchor = open_read_only(path)?;
         let mode: String = anchor.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(SnapshotError::Unsupported(format!("journal mode {mode}")));
+            return Err(SnapshotError::CopyInstead(format!("journal mode {mode}")));
         }
 
         anchor.execute_batch("BEGIN")?;
-        // The first read starts the transaction; the snapshot is taken inside it.
-        anchor.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        let snapshot = snapshot_of(&anchor, path)?;
         let page_size: u32 = anchor.query_row("PRAGMA page_size", [], |row| row.get(0))?;
         let page_count: u32 = anchor.query_row("PRAGMA page_count", [], |row| row.get(0))?;
-        let snapshot = snapshot_of(&anchor, path)?;
-        Ok(Self {
+        let taken = Self {
             path: path.to_path_buf(),
             anchor: Mutex::new(anchor),
             snapshot,
+            readers: Mutex::new(Vec::new()),
             page_size,
             page_count,
-        })
+        };
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = taken.open_reader().map_err(|e| {
+                SnapshotError::CopyInstead(format!("cannot open a reader at the snapshot: {e}"))
+            })?;
+            readers.push(reader);
+        }
+        *taken.readers.lock().unwrap_or_else(|e| e.into_inner()) = readers;
+        Ok(taken)
     }
 
     /// Bytes in the database at the snapshot.
@@ -215,14 +233,22 @@ impl WalSnapshot {
         self.page_size
     }
 
-    /// Opens a read-only connection whose reads all see the snapshot, until it closes.
+    /// Returns a read-only connection whose reads all see the snapshot, until it
+    /// closes: one opened when the snapshot was taken, or a new one.
     pub fn connect(&self) -> rusqlite::Result<Connection> {
+        let reader = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match reader {
+            Some(conn) => Ok(conn),
+            None => self.open_reader(),
+        }
+    }
+
+    /// Opens a read-only connection at the snapshot.
+    fn open_reader(&self) -> rusqlite::Result<Connection> {
         let Some(snapshot) = &self.snapshot else {
             return open_immutable(&self.path);
         };
         let conn = open_read_only(&self.path)?;
-        // Readers of a WAL database wait only while another connection rebuilds the
-        // log's index, which takes moments.
         conn.busy_timeout(CONNECT_BUSY_TIMEOUT)?;
         // A first read opens the log, which `sqlite3_snapshot_open` needs.
         conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
@@ -323,13 +349,13 @@ impl Read for PageReader {
                     filled += self.page_size;
                     continue;
                 }
+                // Emptied first, so that a failed load leaves no stale page behind.
                 let mut page = std::mem::take(&mut self.page);
-                self.load(|data| {
-                    page.clear();
-                    page.extend_from_slice(data);
-                })?;
-                self.page = page;
+                page.clear();
                 self.offset = 0;
+                let loaded = self.load(|data| page.extend_from_slice(data));
+                self.page = page;
+                loaded?;
             }
             let n = (self.page.len() - self.offset).min(buf.len() - filled);
             buf[filled..filled + n].copy_from_slice(&self.page[self.offset..self.offset + n]);
@@ -362,7 +388,7 @@ mod tests {
     fn take(path: &Path) -> WalSnapshot {
         match WalSnapshot::take(path) {
             Ok(snapshot) => snapshot,
-            Err(SnapshotError::Unsupported(reason)) => panic!(
+            Err(SnapshotError::CopyInstead(reason)) => panic!(
                 "{reason}: run cargo inside the repository, whose .cargo/config.toml sets \
                  LIBSQLITE3_FLAGS"
             ),
@@ -416,7 +442,11 @@ mod tests {
         assert!(snapshot.snapshot.is_some(), "the log holds frames");
         write_and_checkpoint(&writer);
         assert_eq!(count(&writer), 800);
-        assert_eq!(count(&snapshot.connect().unwrap()), 300);
+        // More connections than were opened with the snapshot: the later ones open
+        // at it after the writer's commits.
+        for _ in 0..READERS + 2 {
+            assert_eq!(count(&snapshot.connect().unwrap()), 300);
+        }
         assert_eq!(count_in_pages(&snapshot, dir.path()), 300);
     }
 
@@ -464,8 +494,91 @@ mod tests {
             .unwrap();
         assert!(matches!(
             WalSnapshot::take(&path),
-            Err(SnapshotError::Unsupported(_))
+            Err(SnapshotError::CopyInstead(_))
         ));
+    }
+
+    /// A log whose frames are all checkpointed gives the anchor read lock 0, and the
+    /// next commit may then restart the log under the snapshot.
+    #[test]
+    fn checkpointed_log_survives_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = wal_database(dir.path(), 300);
+        writer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .unwrap();
+        let snapshot = take(&path);
+        assert!(snapshot.snapshot.is_some(), "the log holds frames");
+        insert(&writer, 10);
+        let conn = snapshot.connect();
+        assert!(conn.is_ok(), "connect failed: {:?}", conn.err());
+        assert_eq!(count(&conn.unwrap()), 300);
+    }
+
+    /// POSIX keeps a leading "//", and `std::path::absolute` preserves it.
+    #[test]
+    fn immutable_open_accepts_double_slash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = wal_database(dir.path(), 3);
+        drop(writer);
+        let doubled = PathBuf::from(format!("/{}", path.display()));
+        let conn = open_immutable(&doubled);
+        assert!(conn.is_ok(), "open failed: {:?}", conn.err());
+        assert_eq!(count(&conn.unwrap()), 3);
+    }
+
+    #[test]
+    fn schema_change_after_snapshot_is_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = wal_database(dir.path(), 30);
+        let snapshot = take(&path);
+        writer
+            .execute_batch("ALTER TABLE t ADD COLUMN extra; CREATE TABLE u(x);")
+            .unwrap();
+        let conn = snapshot.connect().unwrap();
+        let mut statement = conn.prepare("PRAGMA table_xinfo(t)").unwrap();
+        let names: Vec<String> = statement
+            .query_map([], |row| row.get(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(names, ["id", "body"]);
+        assert_eq!(tables, 1);
+    }
+
+    #[test]
+    fn truncate_and_mode_switch_keep_snapshot() {
+        for empty_log in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, mut writer) = wal_database(dir.path(), 300);
+            if empty_log {
+                drop(writer);
+                writer = Connection::open(&path).unwrap();
+            }
+            writer
+                .busy_timeout(std::time::Duration::from_millis(100))
+                .unwrap();
+            let snapshot = take(&path);
+            assert_eq!(snapshot.snapshot.is_none(), empty_log);
+            insert(&writer, 500);
+            let truncate: i64 = writer
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                .unwrap();
+            let switched = writer.query_row("PRAGMA journal_mode = DELETE", [], |row| {
+                row.get::<_, String>(0)
+            });
+            insert(&writer, 500);
+            assert_eq!(truncate, 1, "the snapshot did not block TRUNCATE");
+            assert!(
+                switched.is_err() || switched.as_ref().unwrap() == "wal",
+                "{switched:?}"
+            );
+            assert_eq!(count(&snapshot.connect().unwrap()), 300);
+            assert_eq!(count_in_pages(&snapshot, dir.path()), 300);
+        }
     }
 
     #[test]
