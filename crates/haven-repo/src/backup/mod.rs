@@ -110,7 +110,7 @@ pub enum ProblemKind {
     Vanished,
     /// Opening or reading failed; the file is not in the snapshot.
     Unreadable,
-    /// A SQLite database that could not be copied consistently (corrupt, truncated, or
+    /// A SQLite database that could not be read consistently (corrupt, truncated, or
     /// locked for longer than the busy timeout) is stored as a plain file, with its
     /// sidecars. This is a warning: the file is in the snapshot.
     StoredPlain,

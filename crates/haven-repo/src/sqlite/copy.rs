@@ -26,7 +26,8 @@ pub(crate) enum Prepared {
     NotDatabase,
     /// A consistent view to read in place of the file.
     View(DatabaseView),
-    /// A database that could not be copied: read the file itself and report this warning.
+    /// A database that could not be read consistently: read the file itself and report
+    /// this warning.
     Plain(String),
     /// A locked database that the options say to leave out, with the reason.
     LeaveOut(String),
@@ -68,7 +69,7 @@ pub(crate) struct DatabaseView {
 }
 
 impl DatabaseView {
-    /// Waits for the copy's quick_check. Returns the warning for a copy that failed
+    /// Waits for the view's quick_check. Returns the warning for a view that failed
     /// it, to be stored as a plain file instead.
     pub fn checked(&mut self) -> Result<(), String> {
         if let Some(check) = self.check.take() {
@@ -96,7 +97,7 @@ impl Drop for DatabaseView {
 }
 
 fn unusable_warning(reason: &str) -> String {
-    format!("SQLite database could not be copied consistently ({reason}); stored as a plain file")
+    format!("SQLite database could not be read consistently ({reason}); stored as a plain file")
 }
 
 enum CopyError {
@@ -179,7 +180,7 @@ fn view_database(
 ) -> Result<DatabaseView, CopyError> {
     if let Some(snapshot) = take_snapshot(path, options)? {
         match view_snapshot(snapshot, header) {
-            Err(CopyError::Unusable(reason)) => {
+            Err(CopyError::Unusable(reason) | CopyError::ReadOnly(reason)) => {
                 tracing::debug!(path = %path.display(), %reason, "copying the SQLite database");
             }
             view => return view,
@@ -199,10 +200,6 @@ fn take_snapshot(path: &Path, options: &SqliteOptions) -> Result<Option<WalSnaps
             Err(SnapshotError::Busy) => wait_for_lock(started, &mut pause, options)?,
             Err(SnapshotError::CopyInstead(reason)) => {
                 tracing::debug!(path = %path.display(), %reason, "copying the SQLite database");
-                return Ok(None);
-            }
-            Err(SnapshotError::Sql(e)) => {
-                tracing::debug!(path = %path.display(), error = %e, "copying the SQLite database");
                 return Ok(None);
             }
         }

@@ -16,7 +16,7 @@
 //!
 //! A database that cannot be read this way (corrupt, truncated, or locked by another
 //! process for longer than [`SqliteOptions::busy_timeout`]) is stored as a plain file
-//! with a warning, or left out of the snapshot, as [`LockedPolicy`] says.
+//! with a warning, or left out of the snapshot, as [`LockedPolicy`] sets.
 
 mod copy;
 mod header;

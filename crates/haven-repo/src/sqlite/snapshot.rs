@@ -36,8 +36,9 @@ const WAL_HEADER_LEN: u64 = 32;
 /// A snapshot of a WAL-mode database, held open until dropped.
 pub(crate) struct WalSnapshot {
     path: PathBuf,
-    /// Holds the read transaction that keeps `snapshot` valid.
-    anchor: Mutex<Connection>,
+    /// The connection whose read transaction keeps `snapshot` valid until dropped. It
+    /// is not used after [`WalSnapshot::take`], and the mutex only lets threads share it.
+    _anchor: Mutex<Connection>,
     /// `None` when the log was empty: the file itself is the snapshot.
     snapshot: Option<SnapshotHandle>,
     /// Connections already open at the snapshot, handed out by [`WalSnapshot::connect`].
@@ -66,10 +67,9 @@ impl Drop for SnapshotHandle {
 pub(crate) enum SnapshotError {
     /// Another connection holds a lock that blocks readers; retry later.
     Busy,
-    /// Not in WAL mode, this SQLite lacks the snapshot or page interfaces, or the
-    /// readers cannot open at the snapshot: copy the database instead.
+    /// Not in WAL mode, this SQLite lacks the snapshot or page interfaces, SQLite
+    /// failed, or the readers cannot open at the snapshot: copy the database instead.
     CopyInstead(String),
-    Sql(rusqlite::Error),
 }
 
 impl From<rusqlite::Error> for SnapshotError {
@@ -78,7 +78,7 @@ impl From<rusqlite::Error> for SnapshotError {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 SnapshotError::Busy
             }
-            _ => SnapshotError::Sql(e),
+            _ => SnapshotError::CopyInstead(e.to_string()),
         }
     }
 }
@@ -155,8 +155,9 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-/// Returns whether the write-ahead log next to `path` is missing or contains no frame, the only
-/// case in which SQLite's `sqlite3_snapshot_get` fails for a reader in WAL mode.
+/// Returns whether the write-ahead log next to `path` is missing or contains no frame,
+/// the only case in which SQLite's `sqlite3_snapshot_get` fails for a reader in WAL
+/// mode.
 fn wal_is_empty(path: &Path) -> Result<bool, SnapshotError> {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -180,9 +181,9 @@ fn snapshot_of(anchor: &Connection, path: &Path) -> Result<Option<SnapshotHandle
     match rc {
         ffi::SQLITE_OK => Ok(Some(SnapshotHandle(handle))),
         ffi::SQLITE_ERROR if wal_is_empty(path)? => Ok(None),
-        _ => Err(SnapshotError::Sql(rusqlite::Error::SqliteFailure(
-            ffi::Error::new(rc),
-            Some("sqlite3_snapshot_get failed".into()),
+        _ => Err(SnapshotError::CopyInstead(format!(
+            "sqlite3_snapshot_get failed: {}",
+            ffi::Error::new(rc)
         ))),
     }
 }
@@ -202,26 +203,26 @@ impl WalSnapshot {
         }
 
         anchor.execute_batch("BEGIN")?;
-        let snapshot = snapshot_of(&anchor, path)?;
+        let handle = snapshot_of(&anchor, path)?;
         let page_size: u32 = anchor.query_row("PRAGMA page_size", [], |row| row.get(0))?;
         let page_count: u32 = anchor.query_row("PRAGMA page_count", [], |row| row.get(0))?;
-        let taken = Self {
+        let mut wal = Self {
             path: path.to_path_buf(),
-            anchor: Mutex::new(anchor),
-            snapshot,
+            _anchor: Mutex::new(anchor),
+            snapshot: handle,
             readers: Mutex::new(Vec::new()),
             page_size,
             page_count,
         };
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let reader = taken.open_reader().map_err(|e| {
+
+        let readers = (0..READERS)
+            .map(|_| wal.open_reader())
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| {
                 SnapshotError::CopyInstead(format!("cannot open a reader at the snapshot: {e}"))
             })?;
-            readers.push(reader);
-        }
-        *taken.readers.lock().unwrap_or_else(|e| e.into_inner()) = readers;
-        Ok(taken)
+        wal.readers = Mutex::new(readers);
+        Ok(wal)
     }
 
     /// Bytes in the database at the snapshot.
@@ -253,10 +254,7 @@ impl WalSnapshot {
         // A first read opens the log, which `sqlite3_snapshot_open` needs.
         conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
         conn.execute_batch("BEGIN")?;
-        // The anchor's transaction keeps the snapshot valid; the lock only orders this
-        // call after `take` on another thread.
-        let _anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: `conn` is open, outside autocommit and has read nothing yet; the
+        // SAFETY: `conn` is open, outside autocommit and has read nothing yet. The
         // snapshot handle stays valid while `self` lives.
         let rc = unsafe { raw::open(conn.handle(), MAIN.as_ptr(), snapshot.0) };
         if rc != ffi::SQLITE_OK {
@@ -326,10 +324,10 @@ impl PageReader {
             }
             Ok(take(data))
         };
-        let taken =
+        let value =
             read().map_err(|e| io::Error::other(format!("cannot read page {pgno}: {e}")))?;
         self.next += 1;
-        Ok(taken)
+        Ok(value)
     }
 }
 
@@ -389,10 +387,10 @@ mod tests {
         match WalSnapshot::take(path) {
             Ok(snapshot) => snapshot,
             Err(SnapshotError::CopyInstead(reason)) => panic!(
-                "{reason}: run cargo inside the repository, whose .cargo/config.toml sets \
-                 LIBSQLITE3_FLAGS"
+                "cannot take the snapshot: {reason}. A build without snapshots must run \
+                 cargo inside the repository, whose .cargo/config.toml sets LIBSQLITE3_FLAGS"
             ),
-            Err(_) => panic!("cannot take the snapshot"),
+            Err(SnapshotError::Busy) => panic!("cannot take the snapshot: the database is locked"),
         }
     }
 
@@ -498,8 +496,8 @@ mod tests {
         ));
     }
 
-    /// A log whose frames are all checkpointed gives the anchor read lock 0, and the
-    /// next commit may then restart the log under the snapshot.
+    /// Takes a snapshot of a log whose frames are all checkpointed. An anchor on read
+    /// lock 0 would let the next commit restart the log under the snapshot.
     #[test]
     fn checkpointed_log_survives_restart() {
         let dir = tempfile::tempdir().unwrap();
