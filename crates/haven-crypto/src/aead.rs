@@ -6,6 +6,8 @@
 //! `[0; 4] || nonce[16..24]`. ring's assembly ran 1.8x (1 MiB messages) to 2.2x
 //! (4 KiB) faster here than the portable `chacha20poly1305` crate, with the same output.
 
+use std::ops::Range;
+
 use chacha20::cipher::consts::U10;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use zeroize::{Zeroize, Zeroizing};
@@ -105,4 +107,29 @@ pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Crypt
         .len();
     buffer.truncate(plaintext_len);
     Ok(buffer)
+}
+
+/// Decrypts a message made by [`seal`] where it lies, and returns the range of
+/// `sealed` that then holds the plaintext. A reader that loaded many messages into
+/// one buffer opens them all without copying any. After a failed check, `sealed`
+/// holds neither the message nor its plaintext.
+pub fn open_in_place(
+    key: &SecretKey,
+    aad: &[u8],
+    sealed: &mut [u8],
+) -> Result<Range<usize>, CryptoError> {
+    if sealed.len() < AEAD_OVERHEAD {
+        return Err(CryptoError::TooShort {
+            len: sealed.len(),
+            min: AEAD_OVERHEAD,
+        });
+    }
+    let (nonce, ciphertext) = sealed.split_at_mut(NONCE_LEN);
+    let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().expect("split at NONCE_LEN");
+    let (cipher, inner_nonce) = message_cipher(key, nonce);
+    let plaintext_len = cipher
+        .open_in_place(inner_nonce, Aad::from(aad), ciphertext)
+        .map_err(|_| CryptoError::AuthenticationFailed)?
+        .len();
+    Ok(NONCE_LEN..NONCE_LEN + plaintext_len)
 }

@@ -19,7 +19,9 @@ mod error;
 mod kdf;
 mod secret;
 
-pub use aead::{open, seal, seal_in_place, seal_with_nonce, AEAD_OVERHEAD, NONCE_LEN, TAG_LEN};
+pub use aead::{
+    open, open_in_place, seal, seal_in_place, seal_with_nonce, AEAD_OVERHEAD, NONCE_LEN, TAG_LEN,
+};
 pub use backup_key::BackupKey;
 pub use error::CryptoError;
 pub use kdf::{derive_key, KeyedHash};

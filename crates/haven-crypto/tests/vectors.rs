@@ -192,3 +192,28 @@ fn seal_in_place_opens_like_seal() {
     assert_eq!(opened, b"reused buffer");
     assert!(haven_crypto::open(&key, b"other", &buffer).is_err());
 }
+
+#[test]
+fn open_in_place_opens_like_open() {
+    let key = key_of(0x09);
+    let sealed = seal(&key, b"aad", b"opened where it lies");
+    let mut buffer = sealed.clone();
+    let range = haven_crypto::open_in_place(&key, b"aad", &mut buffer).unwrap();
+    assert_eq!(&buffer[range], b"opened where it lies");
+
+    let mut flipped = sealed.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x01;
+    assert_eq!(
+        haven_crypto::open_in_place(&key, b"aad", &mut flipped),
+        Err(CryptoError::AuthenticationFailed)
+    );
+    assert_eq!(
+        haven_crypto::open_in_place(&key, b"other", &mut sealed.clone()),
+        Err(CryptoError::AuthenticationFailed)
+    );
+    assert!(matches!(
+        haven_crypto::open_in_place(&key, b"aad", &mut sealed.clone()[..39]),
+        Err(CryptoError::TooShort { .. })
+    ));
+}

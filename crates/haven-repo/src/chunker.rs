@@ -4,7 +4,7 @@ use std::io::{self, Read};
 
 use fastcdc::v2020::{FastCDC, Normalization};
 
-use crate::backup::buffers::BufferPool;
+use crate::buffers::BufferPool;
 use crate::config::RepoConfig;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::io::Read;
+use std::ops::Range;
 
 const STORED: u8 = 0;
 const ZSTD: u8 = 1;
@@ -109,6 +110,22 @@ pub fn decode_owned(mut payload: Vec<u8>) -> Result<Vec<u8>, String> {
         return Ok(payload);
     }
     decode(&payload)
+}
+
+/// Where a decoded payload's data lies.
+pub enum Decoded {
+    /// Inside the payload, which was stored uncompressed.
+    Within(Range<usize>),
+    /// In a new buffer, decompressed.
+    Owned(Vec<u8>),
+}
+
+/// Reverses [`encode`] without copying a payload that is stored uncompressed.
+pub fn decode_within(payload: &[u8]) -> Result<Decoded, String> {
+    if payload.first() == Some(&STORED) {
+        return Ok(Decoded::Within(1..payload.len()));
+    }
+    decode(payload).map(Decoded::Owned)
 }
 
 fn decode_at_most(payload: &[u8], max_length: u64) -> Result<Vec<u8>, String> {

@@ -12,6 +12,7 @@ mod backup;
 mod blob_reader;
 mod blob_table;
 mod browse;
+mod buffers;
 mod check;
 mod chunker;
 mod compress;

@@ -9,7 +9,7 @@
 use haven_crypto::KeyedHash;
 use serde::{Deserialize, Serialize};
 
-use crate::compress;
+use crate::compress::{self, Decoded};
 use crate::id::{from_cbor, to_cbor, ObjectId};
 use crate::keys::{associated_data, KeySet};
 
@@ -111,6 +111,34 @@ pub(crate) fn open_blob(
         return Err("plaintext does not hash to the blob id".into());
     }
     Ok(plaintext)
+}
+
+/// Opens a sealed blob where it lies, with the checks of [`open_blob`]. A stored
+/// blob's plaintext stays in `sealed`, at the returned range; a compressed one is
+/// decompressed into a new buffer.
+pub(crate) fn open_blob_in_place(
+    keys: &KeySet,
+    blob_type: BlobType,
+    id: &ObjectId,
+    sealed: &mut [u8],
+) -> Result<Decoded, String> {
+    let aad = associated_data(blob_type.label(), &id.0);
+    let payload = haven_crypto::open_in_place(&keys.data, &aad, sealed)
+        .map_err(|_| "failed authentication".to_string())?;
+    let decoded = match compress::decode_within(&sealed[payload.clone()])? {
+        Decoded::Within(data) => {
+            Decoded::Within(payload.start + data.start..payload.start + data.end)
+        }
+        owned => owned,
+    };
+    let plaintext = match &decoded {
+        Decoded::Within(range) => &sealed[range.clone()],
+        Decoded::Owned(data) => data.as_slice(),
+    };
+    if blob_id(keys, plaintext) != *id {
+        return Err("plaintext does not hash to the blob id".into());
+    }
+    Ok(decoded)
 }
 
 /// Accumulates sealed blobs into one pack.

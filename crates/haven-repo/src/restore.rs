@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use filetime::FileTime;
 use futures::StreamExt;
 use serde::Serialize;
@@ -167,7 +168,7 @@ struct Restorer {
     /// Databases whose increments are still being applied.
     pending_rows: Vec<rows::PendingRows>,
     /// Blobs of the small files in the folder being restored, loaded together.
-    prefetched: HashMap<ObjectId, Vec<u8>>,
+    prefetched: HashMap<ObjectId, Bytes>,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).
     deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
@@ -436,12 +437,12 @@ impl Restorer {
     fn next_loaded<S>(
         &self,
         loads: &mut std::pin::Pin<Box<S>>,
-        loaded: &mut VecDeque<(ObjectId, Result<Vec<u8>>)>,
+        loaded: &mut VecDeque<(ObjectId, Result<Bytes>)>,
         id: &ObjectId,
         target: &Path,
-    ) -> Result<Result<Vec<u8>>>
+    ) -> Result<Result<Bytes>>
     where
-        S: futures::Stream<Item = Result<Vec<(ObjectId, Result<Vec<u8>>)>>>,
+        S: futures::Stream<Item = Result<Vec<(ObjectId, Result<Bytes>)>>>,
     {
         if loaded.is_empty() {
             match self.handle.block_on(loads.next()) {

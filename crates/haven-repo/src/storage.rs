@@ -3,6 +3,7 @@
 //! Everything above this module uses only [`Storage`], so adding S3, WebDAV or Google
 //! Drive is a new arm in [`Storage::open`], not a change to the repository code.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -155,6 +156,38 @@ impl Storage {
             Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Some(Vec::new())),
             Err(e) => Err(RepoError::storage("read", path, e)),
         }
+    }
+
+    /// Reads `length` bytes at `offset` into `buffer`, as [`Storage::read_range`]
+    /// does, and returns the buffer with the range that holds them. A local folder
+    /// reads into `buffer` directly, around the page cache; other locations return
+    /// a buffer of their own.
+    pub(crate) async fn read_range_into(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+        mut buffer: Vec<u8>,
+    ) -> Result<Option<(Vec<u8>, Range<usize>)>> {
+        let Some(root) = &self.local_root else {
+            let bytes = self.read_range(path, offset, length).await?;
+            return Ok(bytes.map(|bytes| {
+                let range = 0..bytes.len();
+                (bytes, range)
+            }));
+        };
+        let target = root.join(path);
+        let (root, object) = (root.to_path_buf(), path.to_string());
+        let length = usize::try_from(length).map_err(|_| {
+            RepoError::InvalidInput(format!("a read of {length} bytes of {path} is too large"))
+        })?;
+        let read = tokio::task::spawn_blocking(move || {
+            backend::read_direct(&root, &object, offset, length, &mut buffer)
+                .map(|range| range.map(|range| (buffer, range)))
+        })
+        .await
+        .map_err(|e| RepoError::Pipeline(format!("a direct read task failed: {e}")))?;
+        read.map_err(|e| RepoError::io("read", target, e))
     }
 
     /// Returns an object's size in bytes, or `None` when it is missing.

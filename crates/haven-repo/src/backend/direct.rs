@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -112,6 +113,115 @@ fn clear_direct(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Reads `length` bytes at `offset` of the object `path` under `root` into `buffer`
+/// with `O_DIRECT`, and returns the range of `buffer` that holds them. A file that
+/// ends early gives a shorter range; a missing file gives `None`. On a filesystem
+/// without `O_DIRECT` the same read goes through the cache.
+///
+/// The whole aligned span around the range is read, at an aligned address inside
+/// `buffer`, so a restore that reads 4 MiB of a pack neither copies it out of the
+/// cache nor fills the cache with packs that it reads once.
+pub(crate) fn read(
+    root: &Path,
+    path: &str,
+    offset: u64,
+    length: usize,
+    buffer: &mut Vec<u8>,
+) -> io::Result<Option<Range<usize>>> {
+    let file_path = root.join(path);
+    let (file, direct) = match open_for_read(&file_path) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let head = (offset % ALIGN as u64) as usize;
+    let (start, span) = if direct {
+        (
+            offset - head as u64,
+            (head + length).next_multiple_of(ALIGN),
+        )
+    } else {
+        (offset, length)
+    };
+    buffer.clear();
+    buffer.reserve(span + ALIGN);
+    // The bytes before the aligned address are zeroed, so the whole buffer stays
+    // initialised; the read fills the rest.
+    let front = if direct {
+        buffer.as_ptr().align_offset(ALIGN)
+    } else {
+        0
+    };
+    buffer.resize(front, 0);
+    let read = match read_into_spare(&file, start, span, buffer) {
+        Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+            clear_direct(&file)?;
+            buffer.truncate(front);
+            read_into_spare(&file, start, span, buffer)?
+        }
+        other => other?,
+    };
+    let skip = if direct { head } else { 0 };
+    let from = front + skip.min(read);
+    let to = front + read.min(skip + length);
+    Ok(Some(from..to))
+}
+
+/// Opens a file for reading with `O_DIRECT`, or without it where the filesystem
+/// refuses it. Returns whether the read is direct.
+fn open_for_read(path: &Path) -> io::Result<(File, bool)> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((File::open(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads up to `span` bytes at `start` into the spare capacity of `buffer`, which
+/// has room for them, and returns how many it read. It stops at the end of the file.
+fn read_into_spare(
+    file: &File,
+    start: u64,
+    span: usize,
+    buffer: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let base = buffer.len();
+    let mut total = 0;
+    while total < span {
+        let spare = &mut buffer.spare_capacity_mut()[..span - total];
+        // SAFETY: `spare` is writable memory of `spare.len()` bytes inside `buffer`'s
+        // allocation, and pread writes at most that many bytes into it.
+        let got = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                (start + total as u64) as libc::off_t,
+            )
+        };
+        if got < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        let got = got as usize;
+        // SAFETY: pread initialised `got` more bytes right after the `total` before.
+        unsafe { buffer.set_len(base + total + got) };
+        total += got;
+        // The end of the file: a direct read past it would start unaligned.
+        if got == 0 || !got.is_multiple_of(ALIGN) {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// Asks the kernel to start reading the file at `path` into its cache. It is a hint:
 /// a file that cannot be opened is left alone, because its read reports the error.
 pub(crate) fn advise_will_need(path: &Path) {
@@ -180,6 +290,51 @@ mod tests {
             .unwrap()
             .collect();
         assert!(temp.is_empty(), "temporary files left: {temp:?}");
+    }
+
+    #[test]
+    fn reads_any_range_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = pattern(3 * ALIGN + 100);
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/pack"), &bytes).unwrap();
+        let mut buffer = Vec::new();
+        for (offset, length) in [
+            (0, 0),
+            (0, 1),
+            (0, ALIGN),
+            (1, ALIGN),
+            (ALIGN - 1, 2),
+            (ALIGN, 2 * ALIGN),
+            (17, 3 * ALIGN + 83),
+            (2 * ALIGN + 5, ALIGN + 95),
+        ] {
+            let range = read(dir.path(), "data/pack", offset as u64, length, &mut buffer)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                &buffer[range],
+                &bytes[offset..offset + length],
+                "offset {offset}, length {length}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_past_the_end_is_short_and_missing_file_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = pattern(ALIGN + 10);
+        std::fs::write(dir.path().join("pack"), &bytes).unwrap();
+        let mut buffer = Vec::new();
+        let range = read(dir.path(), "pack", 5, 2 * ALIGN, &mut buffer)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buffer[range], &bytes[5..]);
+        let range = read(dir.path(), "pack", 2 * ALIGN as u64, 10, &mut buffer)
+            .unwrap()
+            .unwrap();
+        assert!(range.is_empty());
+        assert_eq!(read(dir.path(), "other", 0, 10, &mut buffer).unwrap(), None);
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub use faults::{FaultKind, FaultPlan, ListFault, RequestClass, FAULTS_VAR};
 pub use location::{redact_url, GDRIVE_TOKEN_VAR, WEBDAV_PASSWORD_VAR, WEBDAV_USER_VAR};
 pub use stats::{FaultCounts, StorageStats};
 
-pub(crate) use direct::{advise_will_need, write as write_direct, Direct, MIN_DIRECT_LEN};
+pub(crate) use direct::{
+    advise_will_need, read as read_direct, write as write_direct, Direct, MIN_DIRECT_LEN,
+};
 pub(crate) use folders::FolderGate;
 pub(crate) use stats::StatsCounters;
 

@@ -1,6 +1,5 @@
 //! Backing up files and folders into a new snapshot.
 
-pub(crate) mod buffers;
 mod file_content;
 mod pipeline;
 mod sqlite_rows;

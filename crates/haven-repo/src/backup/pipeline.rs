@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
-use super::buffers::BufferPool;
+use crate::buffers::BufferPool;
 use crate::error::{RepoError, Result};
 use crate::id::ObjectId;
 use crate::index::{self, IndexFile, IndexedPack};

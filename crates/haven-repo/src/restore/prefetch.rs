@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
 use futures::StreamExt;
 
 use super::Restorer;
@@ -64,7 +65,7 @@ impl Restorer {
     }
 
     /// Takes a loaded blob of the current batch, or `None` to read it from storage.
-    pub(super) fn prefetched(&self, id: &ObjectId) -> Option<Vec<u8>> {
+    pub(super) fn prefetched(&self, id: &ObjectId) -> Option<Bytes> {
         self.prefetched.get(id).cloned()
     }
 }
