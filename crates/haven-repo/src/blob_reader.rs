@@ -52,16 +52,17 @@ impl Repository {
     /// Loads the data blobs `ids`. Yields batches of `(id, result)` that together
     /// follow the order of `ids`. Damage is reported per blob, as
     /// [`Repository::load_blob`] reports it; a storage error ends the stream.
-    pub(crate) fn load_data_blobs<'a>(
-        &'a self,
+    pub(crate) fn load_data_blobs(
+        &self,
         ids: &[ObjectId],
-    ) -> impl Stream<Item = Result<Loaded>> + 'a {
+    ) -> impl Stream<Item = Result<Loaded>> + Send + 'static {
         let reads = plan_reads(ids, |id| self.locate(id));
+        let repo = self.clone();
         // Each read runs as its own task, so the reads in flight also decrypt and
         // decompress in parallel, not on the thread that consumes the stream.
         stream::iter(reads)
             .map(move |read| {
-                let repo = self.clone();
+                let repo = repo.clone();
                 // Aborted when the stream is dropped, so a restore that stops early
                 // leaves no reads running.
                 AbortOnDropHandle::new(tokio::spawn(async move { repo.perform(read).await }))

@@ -2,8 +2,9 @@
 
 mod prefetch;
 mod rows;
+mod run;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use filetime::FileTime;
-use futures::StreamExt;
 use serde::Serialize;
 use tokio::runtime::Handle;
 
@@ -108,6 +108,7 @@ impl Repository {
             snapshot: *snapshot,
             pending_rows: Vec::new(),
             prefetched: HashMap::new(),
+            run: None,
             deferred_dirs: Vec::new(),
         };
         let target = target.to_path_buf();
@@ -169,6 +170,8 @@ struct Restorer {
     pending_rows: Vec<rows::PendingRows>,
     /// Blobs of the small files in the folder being restored, loaded together.
     prefetched: HashMap<ObjectId, Bytes>,
+    /// The larger files of the folder being restored, read as one stream.
+    run: Option<run::FileRun>,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).
     deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
@@ -206,6 +209,7 @@ impl Restorer {
                 _ => {
                     if self.includes.is_empty() {
                         self.prefetch(&tree.nodes, position)?;
+                        self.plan_run(&tree.nodes, position, dir);
                     }
                     self.restore_node(node, &target, path)?
                 }
@@ -213,6 +217,7 @@ impl Restorer {
             path.pop();
         }
         self.prefetched.clear();
+        self.run = None;
         Ok(())
     }
 
@@ -309,11 +314,13 @@ impl Restorer {
     }
 
     fn restore_file(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) -> Result<()> {
-        if !self.overwrite_all && is_restored(node, target) {
+        // A planned file was checked when its run was planned.
+        let planned = self.take_planned(target);
+        if planned.is_none() && !self.overwrite_all && is_restored(node, target) {
             return self.keep_restored(node, target, path);
         }
         remove_existing(target)?;
-        if node.links > 1 {
+        if planned.is_none() && node.links > 1 {
             if let Some(first) = self.links.get(&(node.device, node.inode)) {
                 if fs::hard_link(first, target).is_ok() {
                     return Ok(());
@@ -328,6 +335,9 @@ impl Restorer {
             .custom_flags(libc::O_NOFOLLOW)
             .open(target)
             .map_err(|e| RepoError::io("create", target, e))?;
+        if let Some(known_zero) = planned {
+            return self.write_file(node, target, path, file, &node.content, known_zero, true);
+        }
         let content = match self.handle.block_on(self.repo.file_content(node)) {
             Ok(content) => content.data,
             Err(RepoError::Damaged { damage, .. }) => {
@@ -341,24 +351,44 @@ impl Restorer {
             }
             Err(e) => return Err(e),
         };
+        // Chunks already known to be all zero are not read again: they stay holes.
+        let known_zero: Vec<bool> = content.iter().map(|id| self.known_zero(id)).collect();
+        self.write_file(node, target, path, file, &content, known_zero, false)
+    }
+
+    /// Returns whether the blob `id` is known to be all zero bytes.
+    fn known_zero(&self, id: &ObjectId) -> bool {
+        self.zero_blobs.contains(id) && self.repo.locate(id).is_some()
+    }
+
+    /// Writes a file's chunks into `file`, new and empty, and sets its metadata. The
+    /// chunks come from the current run when the file is planned in one, or else from
+    /// the loaded small files and a read of the file's own.
+    #[allow(clippy::too_many_arguments)]
+    fn write_file(
+        &mut self,
+        node: &Node,
+        target: &Path,
+        path: &[Vec<u8>],
+        file: fs::File,
+        content: &[ObjectId],
+        known_zero: Vec<bool>,
+        from_run: bool,
+    ) -> Result<()> {
         let mut offset = 0u64;
         // End of the data written so far; holes after it need the length set.
         let mut written_end = 0u64;
         let mut damages = Vec::new();
-        // Chunks already known to be all zero are not read again: they stay holes.
-        let known_zero: Vec<bool> = content
-            .iter()
-            .map(|id| self.zero_blobs.contains(id) && self.repo.locate(id).is_some())
-            .collect();
-        let to_load: Vec<ObjectId> = content
-            .iter()
-            .zip(&known_zero)
-            .filter(|(id, zero)| !**zero && !self.prefetched.contains_key(id))
-            .map(|(id, _)| *id)
-            .collect();
-        let repo = self.repo.clone();
-        let mut loads = Box::pin(repo.load_data_blobs(&to_load));
-        let mut loaded = VecDeque::new();
+        let mut own = None;
+        if !from_run {
+            let to_load: Vec<ObjectId> = content
+                .iter()
+                .zip(&known_zero)
+                .filter(|(id, zero)| !**zero && !self.prefetched.contains_key(id))
+                .map(|(id, _)| *id)
+                .collect();
+            own = Some(run::Loads::new(self.repo.load_data_blobs(&to_load)));
+        }
         for (id, zero) in content.iter().zip(known_zero) {
             if zero {
                 let raw_length = self.repo.locate(id).map_or(0, |l| l.raw_length);
@@ -366,9 +396,18 @@ impl Restorer {
                 self.report.bytes += raw_length;
                 continue;
             }
-            let result = match self.prefetched(id) {
-                Some(data) => Ok(data),
-                None => self.next_loaded(&mut loads, &mut loaded, id, target)?,
+            let result = match (&mut own, &mut self.run) {
+                (Some(own), _) => match self.prefetched.get(id) {
+                    Some(data) => Ok(data.clone()),
+                    None => own.next(&self.handle, id, target)?,
+                },
+                (None, Some(run)) => run.loads.next(&self.handle, id, target)?,
+                (None, None) => {
+                    return Err(RepoError::Pipeline(format!(
+                        "{} was planned in a read that has ended",
+                        target.display()
+                    )))
+                }
             };
             match result {
                 Ok(data) => {
@@ -431,37 +470,6 @@ impl Restorer {
                 .insert((node.device, node.inode), target.to_path_buf());
         }
         Ok(())
-    }
-
-    /// Returns the next blob of the file's own read, in content order.
-    fn next_loaded<S>(
-        &self,
-        loads: &mut std::pin::Pin<Box<S>>,
-        loaded: &mut VecDeque<(ObjectId, Result<Bytes>)>,
-        id: &ObjectId,
-        target: &Path,
-    ) -> Result<Result<Bytes>>
-    where
-        S: futures::Stream<Item = Result<Vec<(ObjectId, Result<Bytes>)>>>,
-    {
-        if loaded.is_empty() {
-            match self.handle.block_on(loads.next()) {
-                Some(batch) => loaded.extend(batch?),
-                None => {
-                    return Err(RepoError::Pipeline(format!(
-                        "the blob reader ended before blob {} of {}",
-                        id.short(),
-                        target.display()
-                    )))
-                }
-            }
-        }
-        match loaded.pop_front() {
-            Some((_, result)) => Ok(result),
-            None => Err(RepoError::Pipeline(
-                "the blob reader yielded an empty batch".into(),
-            )),
-        }
     }
 
     /// Keeps a file that an earlier restore wrote in full. Stale sidecars of a

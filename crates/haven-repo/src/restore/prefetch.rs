@@ -4,12 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::Bytes;
 use futures::StreamExt;
 
 use super::Restorer;
 use crate::error::Result;
-use crate::id::ObjectId;
 use crate::tree::{Node, NodeKind};
 
 /// Largest file, in bytes, whose blobs are loaded together with other files'.
@@ -63,15 +61,10 @@ impl Restorer {
         self.prefetched = loaded;
         Ok(())
     }
-
-    /// Takes a loaded blob of the current batch, or `None` to read it from storage.
-    pub(super) fn prefetched(&self, id: &ObjectId) -> Option<Bytes> {
-        self.prefetched.get(id).cloned()
-    }
 }
 
 /// Returns whether `node` is a regular file of a few chunks, listed inline.
-fn is_small_file(node: &Node) -> bool {
+pub(super) fn is_small_file(node: &Node) -> bool {
     node.kind == NodeKind::File
         && node.content_list.is_none()
         && node.size <= SMALL_FILE
