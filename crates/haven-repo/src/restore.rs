@@ -3,12 +3,13 @@
 mod prefetch;
 mod rows;
 mod run;
+mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
 use crate::tree::{escape_name, Node, NodeKind, Tree};
 use crate::Repository;
+use writer::{DirectWrites, FileWriter};
 
 /// Options for [`Repository::restore`].
 #[derive(Clone, Default)]
@@ -109,6 +111,7 @@ impl Repository {
             pending_rows: Vec::new(),
             prefetched: HashMap::new(),
             run: None,
+            direct_writes: None,
             deferred_dirs: Vec::new(),
         };
         let target = target.to_path_buf();
@@ -172,6 +175,8 @@ struct Restorer {
     prefetched: HashMap<ObjectId, Bytes>,
     /// The larger files of the folder being restored, read as one stream.
     run: Option<run::FileRun>,
+    /// The thread that writes larger files around the page cache, once started.
+    direct_writes: Option<DirectWrites>,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).
     deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
@@ -389,6 +394,18 @@ impl Restorer {
                 .collect();
             own = Some(run::Loads::new(self.repo.load_data_blobs(&to_load)));
         }
+        let mut writes = self.direct_writes.take();
+        if writes.is_none() && node.size >= writer::MIN_DIRECT_FILE {
+            writes = Some(DirectWrites::start().map_err(|e| {
+                RepoError::Pipeline(format!("cannot start the restore's write thread: {e}"))
+            })?);
+        }
+        let mut writer = match &mut writes {
+            Some(writes) if node.size >= writer::MIN_DIRECT_FILE => {
+                FileWriter::direct(&file, writes).map_err(|e| RepoError::io("write", target, e))?
+            }
+            _ => FileWriter::buffered(&file),
+        };
         for (id, zero) in content.iter().zip(known_zero) {
             if zero {
                 let raw_length = self.repo.locate(id).map_or(0, |l| l.raw_length);
@@ -413,16 +430,21 @@ impl Restorer {
                 Ok(data) => {
                     // Stale sidecars of a database would be applied to the restored
                     // file on its next open, so they go before its first page is written.
+                    // A database is read right after its restore, so it goes
+                    // through the cache.
                     if offset == 0 && data.starts_with(crate::sqlite::SQLITE_MAGIC) {
                         crate::sqlite::remove_sidecars(target).map_err(|e| {
                             RepoError::io("remove the stale sidecars of", target, e)
                         })?;
+                        writer
+                            .end_direct()
+                            .map_err(|e| RepoError::io("write", target, e))?;
                     }
                     // All-zero chunks are skipped, leaving a hole in a sparse file.
                     let all_zero = data.iter().all(|b| *b == 0);
                     if all_zero {
                         self.zero_blobs.insert(*id);
-                    } else if let Err(e) = file.write_all_at(&data, offset) {
+                    } else if let Err(e) = writer.write_at(&data, offset) {
                         // A partial file must not stay behind, since it would take
                         // the space that the rest of the restore needs.
                         let _ = fs::remove_file(target);
@@ -443,6 +465,12 @@ impl Restorer {
                 Err(e) => return Err(e),
             }
         }
+        if let Err(e) = writer.end_direct() {
+            let _ = fs::remove_file(target);
+            return Err(RepoError::io("write", target, e));
+        }
+        drop(writer);
+        self.direct_writes = writes;
         let length = if damages.is_empty() {
             offset
         } else {

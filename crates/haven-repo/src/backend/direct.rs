@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Alignment of direct writes: offsets, lengths and memory. 4096 covers devices
 /// with 512-byte and 4096-byte logical blocks.
-const ALIGN: usize = 4096;
+pub(crate) const ALIGN: usize = 4096;
 /// Bytes copied into the aligned buffer and written per call.
 const PIECE: usize = 1 << 20;
 /// Objects below this size go through OpenDAL: a direct write saves little there.
@@ -99,15 +99,25 @@ fn write_aligned(mut file: &File, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Turns `O_DIRECT` off for the rest of the file, whose length is not aligned.
-fn clear_direct(file: &File) -> io::Result<()> {
+pub(crate) fn clear_direct(file: &File) -> io::Result<()> {
+    set_direct(file, false)
+}
+
+/// Turns `O_DIRECT` on or off for the file's descriptor.
+pub(crate) fn set_direct(file: &File, on: bool) -> io::Result<()> {
     let fd = file.as_raw_fd();
     // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
+    let flags = if on {
+        flags | libc::O_DIRECT
+    } else {
+        flags & !libc::O_DIRECT
+    };
     // SAFETY: as above. F_SETFL changes only the descriptor's status flags.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
