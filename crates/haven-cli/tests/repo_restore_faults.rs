@@ -62,6 +62,30 @@ fn full_filesystem_names_the_file() {
     );
 }
 
+#[test]
+fn full_filesystem_with_small_files_names_the_file() {
+    let env = Env::init();
+    let source = env.path("src");
+    fs::create_dir(&source).unwrap();
+    // 4.8 MB of small files, written on the restore's finishing thread.
+    for i in 0..600 {
+        fs::write(source.join(format!("f{i:03}.bin")), random_bytes(i, 8000)).unwrap();
+    }
+    assert_success(&env.haven("backup", &[source.to_str().unwrap()]));
+
+    let mount_point = env.path("small-fs");
+    fs::create_dir(&mount_point).unwrap();
+    let (stdout, stderr) = restore_on_small_filesystem(&env, &mount_point);
+    assert!(!stdout.contains("haven-exit=0"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("haven-exit="), "{stdout}\n{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("src/f"),
+        "the error names no file: {stderr}"
+    );
+    assert!(stderr.contains("free space on that filesystem"), "{stderr}");
+}
+
 /// Returns the names of the files in `dir` whose modification time equals the one
 /// of the file with the same name in `source`: the files a restore finished.
 fn finished_files(dir: &Path, source: &Path) -> Vec<String> {

@@ -1,5 +1,6 @@
 //! Restoring a snapshot into a folder.
 
+mod finisher;
 mod prefetch;
 mod rows;
 mod run;
@@ -112,14 +113,17 @@ impl Repository {
             prefetched: HashMap::new(),
             run: None,
             direct_writes: None,
+            finisher: None,
             deferred_dirs: Vec::new(),
         };
         let target = target.to_path_buf();
         let report = tokio::task::spawn_blocking(move || {
             let restored = restorer.restore_tree(&root, &target, &mut Vec::new());
             // Joined on every path, so no thread is left writing after an error.
+            let files = restorer.finish_files();
             let finished = restorer.finish_rows();
             restored?;
+            files?;
             finished?;
             Ok::<_, RepoError>(restorer.report)
         })
@@ -146,6 +150,9 @@ pub(crate) fn join_display(parts: &[Vec<u8>]) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// A small file's chunks that are not all zero, each at its offset, and its length.
+type LoadedFile = (Vec<(u64, Bytes)>, u64);
 
 enum Selection {
     /// Restore this entry and everything below it.
@@ -177,6 +184,8 @@ struct Restorer {
     run: Option<run::FileRun>,
     /// The thread that writes larger files around the page cache, once started.
     direct_writes: Option<DirectWrites>,
+    /// The thread that writes small files and sets their metadata, once started.
+    finisher: Option<finisher::Finisher>,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).
     deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
@@ -321,10 +330,15 @@ impl Restorer {
     fn restore_file(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) -> Result<()> {
         // A planned file was checked when its run was planned.
         let planned = self.take_planned(target);
-        if planned.is_none() && !self.overwrite_all && is_restored(node, target) {
-            return self.keep_restored(node, target, path);
+        // One look at the path decides both whether the file is finished and whether
+        // something is in the way: most restores write into an empty folder.
+        let existing = fs::symlink_metadata(target).ok();
+        if let Some(meta) = &existing {
+            if planned.is_none() && !self.overwrite_all && matches_node(node, meta) {
+                return self.keep_restored(node, target, path);
+            }
+            remove_existing(target)?;
         }
-        remove_existing(target)?;
         if planned.is_none() && node.links > 1 {
             if let Some(first) = self.links.get(&(node.device, node.inode)) {
                 if fs::hard_link(first, target).is_ok() {
@@ -343,6 +357,11 @@ impl Restorer {
         if let Some(known_zero) = planned {
             return self.write_file(node, target, path, file, &node.content, known_zero, true);
         }
+        if node.links <= 1 {
+            if let Some((chunks, length)) = self.loaded_chunks(node, target)? {
+                return self.hand_over(node, target, path, file, chunks, length);
+            }
+        }
         let content = match self.handle.block_on(self.repo.file_content(node)) {
             Ok(content) => content.data,
             Err(RepoError::Damaged { damage, .. }) => {
@@ -359,6 +378,87 @@ impl Restorer {
         // Chunks already known to be all zero are not read again: they stay holes.
         let known_zero: Vec<bool> = content.iter().map(|id| self.known_zero(id)).collect();
         self.write_file(node, target, path, file, &content, known_zero, false)
+    }
+
+    /// Returns the chunks of a small file whose blobs are all loaded, each at its
+    /// offset and leaving out those that are all zero, and the file's length. Returns
+    /// `None` if a blob is not loaded.
+    fn loaded_chunks(&mut self, node: &Node, target: &Path) -> Result<Option<LoadedFile>> {
+        if node.content_list.is_some() || self.prefetched.is_empty() {
+            return Ok(None);
+        }
+        let mut chunks = Vec::with_capacity(node.content.len());
+        let mut offset = 0;
+        let mut zero = Vec::new();
+        for id in &node.content {
+            if self.known_zero(id) {
+                offset += self.repo.locate(id).map_or(0, |l| l.raw_length);
+                continue;
+            }
+            let Some(data) = self.prefetched.get(id) else {
+                return Ok(None);
+            };
+            if data.iter().all(|b| *b == 0) {
+                zero.push(*id);
+            } else {
+                chunks.push((offset, data.clone()));
+            }
+            offset += data.len() as u64;
+        }
+        self.zero_blobs.extend(zero);
+        // Stale sidecars of a database would be applied to it on its next open.
+        if chunks
+            .first()
+            .is_some_and(|(at, data)| *at == 0 && data.starts_with(crate::sqlite::SQLITE_MAGIC))
+        {
+            crate::sqlite::remove_sidecars(target)
+                .map_err(|e| RepoError::io("remove the stale sidecars of", target, e))?;
+        }
+        Ok(Some((chunks, offset)))
+    }
+
+    /// Hands a created small file and its loaded chunks over to the finishing thread.
+    fn hand_over(
+        &mut self,
+        node: &Node,
+        target: &Path,
+        path: &[Vec<u8>],
+        file: fs::File,
+        chunks: Vec<(u64, Bytes)>,
+        length: u64,
+    ) -> Result<()> {
+        self.report.bytes += length;
+        self.progress.bytes.fetch_add(length, Ordering::Relaxed);
+        let small = finisher::SmallFile {
+            file,
+            target: target.to_path_buf(),
+            shown: join_display(path),
+            chunks,
+            length,
+            owner: self.owner(node),
+            mode: node.mode & 0o7777,
+            mtime: file_time(node),
+        };
+        let finisher = match &mut self.finisher {
+            Some(finisher) => finisher,
+            None => self
+                .finisher
+                .insert(finisher::Finisher::start().map_err(|e| {
+                    RepoError::Pipeline(format!("cannot start the restore's finishing thread: {e}"))
+                })?),
+        };
+        let warnings = finisher.send(small)?;
+        self.report.warnings.extend(warnings);
+        Ok(())
+    }
+
+    /// Waits for the small files handed over.
+    fn finish_files(&mut self) -> Result<()> {
+        if let Some(finisher) = self.finisher.take() {
+            let warnings = finisher.finish()?;
+            self.report.warnings.extend(warnings);
+        }
+        Ok(())
     }
 
     /// Returns whether the blob `id` is known to be all zero bytes.
@@ -484,8 +584,8 @@ impl Restorer {
                 return Err(RepoError::io("set length of", target, e));
             }
         }
+        self.set_file_metadata(node, &file, path);
         drop(file);
-        self.set_metadata(node, target, path);
         if !damages.is_empty() {
             self.damaged(path, damages, false);
             // A damaged file keeps the current time as its mtime, so it never looks
@@ -518,6 +618,29 @@ impl Restorer {
     }
 
     /// Sets owner (when running as root), permissions and mtime. Failures become warnings.
+    /// Sets a regular file's owner, mode and mtime through its open descriptor, which
+    /// spares the path lookups of [`Restorer::set_metadata`].
+    fn set_file_metadata(&mut self, node: &Node, file: &fs::File, path: &[Vec<u8>]) {
+        let failures =
+            finisher::set_metadata(file, self.owner(node), node.mode & 0o7777, file_time(node));
+        self.metadata_failures(path, failures);
+    }
+
+    /// Returns the owner to give a restored entry: only root can.
+    fn owner(&self, node: &Node) -> Option<(u32, u32)> {
+        self.is_root.then_some((node.uid, node.gid))
+    }
+
+    fn metadata_failures(&mut self, path: &[Vec<u8>], failures: Vec<String>) {
+        if !failures.is_empty() {
+            self.report.warnings.push(format!(
+                "{}: could not set {}",
+                join_display(path),
+                failures.join(", ")
+            ));
+        }
+    }
+
     fn set_metadata(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) {
         let mut failures = Vec::new();
         if self.is_root {
@@ -525,10 +648,7 @@ impl Restorer {
                 failures.push(format!("owner: {e}"));
             }
         }
-        let mtime = FileTime::from_unix_time(
-            node.mtime_ns.div_euclid(1_000_000_000),
-            node.mtime_ns.rem_euclid(1_000_000_000) as u32,
-        );
+        let mtime = file_time(node);
         if node.kind != NodeKind::Symlink {
             if let Err(e) =
                 fs::set_permissions(target, fs::Permissions::from_mode(node.mode & 0o7777))
@@ -541,24 +661,29 @@ impl Restorer {
         if let Err(e) = filetime::set_symlink_file_times(target, mtime, mtime) {
             failures.push(format!("mtime: {e}"));
         }
-        if !failures.is_empty() {
-            self.report.warnings.push(format!(
-                "{}: could not set {}",
-                join_display(path),
-                failures.join(", ")
-            ));
-        }
+        self.metadata_failures(path, failures);
     }
+}
+
+/// Returns the node's modification time.
+fn file_time(node: &Node) -> FileTime {
+    FileTime::from_unix_time(
+        node.mtime_ns.div_euclid(1_000_000_000),
+        node.mtime_ns.rem_euclid(1_000_000_000) as u32,
+    )
 }
 
 /// Returns whether `target` is a regular file (not a symlink) with the node's size
 /// and modification time, as a finished restore leaves it. A restore interrupted
 /// while writing a file leaves a different mtime, because the mtime is set last.
 fn is_restored(node: &Node, target: &Path) -> bool {
+    fs::symlink_metadata(target).is_ok_and(|meta| matches_node(node, &meta))
+}
+
+/// Returns whether `meta`, of a path not followed if a symlink, describes a regular
+/// file with the node's size and modification time.
+fn matches_node(node: &Node, meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = fs::symlink_metadata(target) else {
-        return false;
-    };
     let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
     meta.is_file() && meta.len() == node.size && mtime_ns == i128::from(node.mtime_ns)
 }
