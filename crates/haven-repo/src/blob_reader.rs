@@ -29,6 +29,9 @@ const MAX_GAP: u64 = 64 * 1024;
 const MAX_SPAN: u64 = 4 * 1024 * 1024;
 /// Range reads in flight at once.
 const PARALLEL_READS: usize = 8;
+/// Shortest read given a pooled buffer. Shorter reads get buffers of their own size:
+/// the blobs of scattered small files each keep their read's buffer while they wait.
+const POOLED_SPAN: u64 = 1 << 20;
 
 /// One range read of a pack and the blobs it covers, in request order.
 struct Span {
@@ -142,7 +145,7 @@ impl Repository {
     /// the ones after it count as damaged. A missing pack is `None`.
     async fn read_span(&self, path: &str, span: &Span) -> Result<Option<(Vec<u8>, Range<usize>)>> {
         let requested = span.end - span.start;
-        let buffer = span_buffers().take();
+        let buffer = span_buffer(requested);
         let failure = match self
             .storage
             .read_range_into(path, span.start, requested, buffer)
@@ -173,9 +176,24 @@ impl Repository {
         }
         let rest = self
             .storage
-            .read_range_into(path, span.start, size - span.start, span_buffers().take())
+            .read_range_into(
+                path,
+                span.start,
+                size - span.start,
+                span_buffer(size - span.start),
+            )
             .await?;
         Ok(rest)
+    }
+}
+
+/// Returns a buffer for a read of `length` bytes: from the pool for a long read, and
+/// a new one for a short read, since every blob sliced from a buffer keeps all of it.
+fn span_buffer(length: u64) -> Vec<u8> {
+    if length >= POOLED_SPAN {
+        span_buffers().take()
+    } else {
+        Vec::new()
     }
 }
 

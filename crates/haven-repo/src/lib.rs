@@ -19,6 +19,7 @@ mod compress;
 mod config;
 mod content_list;
 mod copy;
+mod direct_writer;
 mod envelope;
 mod error;
 mod forget;

@@ -141,6 +141,19 @@ pub(crate) fn open_blob_in_place(
     Ok(decoded)
 }
 
+/// Returns what ends a pack after its blobs: the sealed header listing `entries`,
+/// and the header's length as 4 little-endian bytes.
+pub(crate) fn pack_trailer(keys: &KeySet, entries: &[PackEntry]) -> Vec<u8> {
+    let mut trailer = haven_crypto::seal(
+        &keys.metadata,
+        &associated_data("pack-header", &[]),
+        &to_cbor(&entries),
+    );
+    let length = trailer.len() as u32;
+    trailer.extend_from_slice(&length.to_le_bytes());
+    trailer
+}
+
 /// Accumulates sealed blobs into one pack.
 #[derive(Default)]
 pub(crate) struct PackBuilder {
@@ -191,13 +204,7 @@ impl PackBuilder {
 
     pub fn finish(self, keys: &KeySet) -> FinishedPack {
         let PackBuilder { mut bytes, entries } = self;
-        let header = haven_crypto::seal(
-            &keys.metadata,
-            &associated_data("pack-header", &[]),
-            &to_cbor(&entries),
-        );
-        bytes.extend_from_slice(&header);
-        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&pack_trailer(keys, &entries));
         FinishedPack {
             id: ObjectId::of_stored_bytes(&bytes),
             bytes,

@@ -4,7 +4,6 @@ mod finisher;
 mod prefetch;
 mod rows;
 mod run;
-mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
@@ -20,11 +19,11 @@ use filetime::FileTime;
 use serde::Serialize;
 use tokio::runtime::Handle;
 
+use crate::direct_writer::{DirectWrites, FileWriter};
 use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
 use crate::tree::{escape_name, Node, NodeKind, Tree};
 use crate::Repository;
-use writer::{DirectWrites, FileWriter};
 
 /// Options for [`Repository::restore`].
 #[derive(Clone, Default)]
@@ -150,6 +149,10 @@ pub(crate) fn join_display(parts: &[Vec<u8>]) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// Smallest file written around the page cache (see [`crate::direct_writer`]):
+/// media that nothing reads right after the restore.
+const MIN_DIRECT_FILE: u64 = 1 << 20;
 
 /// A small file's chunks that are not all zero, each at its offset, and its length.
 type LoadedFile = (Vec<(u64, Bytes)>, u64);
@@ -371,6 +374,10 @@ impl Restorer {
                 drop(file);
                 self.damaged(path, vec![damage], false);
                 self.set_metadata(node, target, path);
+                // As in write_file: the current time as mtime, so that the file
+                // never looks finished.
+                let now = FileTime::now();
+                let _ = filetime::set_symlink_file_times(target, now, now);
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -453,7 +460,7 @@ impl Restorer {
     }
 
     /// Waits for the small files handed over.
-    fn finish_files(&mut self) -> Result<()> {
+    pub(super) fn finish_files(&mut self) -> Result<()> {
         if let Some(finisher) = self.finisher.take() {
             let warnings = finisher.finish()?;
             self.report.warnings.extend(warnings);
@@ -495,13 +502,13 @@ impl Restorer {
             own = Some(run::Loads::new(self.repo.load_data_blobs(&to_load)));
         }
         let mut writes = self.direct_writes.take();
-        if writes.is_none() && node.size >= writer::MIN_DIRECT_FILE {
+        if writes.is_none() && node.size >= MIN_DIRECT_FILE {
             writes = Some(DirectWrites::start().map_err(|e| {
                 RepoError::Pipeline(format!("cannot start the restore's write thread: {e}"))
             })?);
         }
         let mut writer = match &mut writes {
-            Some(writes) if node.size >= writer::MIN_DIRECT_FILE => {
+            Some(writes) if node.size >= MIN_DIRECT_FILE => {
                 FileWriter::direct(&file, writes).map_err(|e| RepoError::io("write", target, e))?
             }
             _ => FileWriter::buffered(&file),

@@ -122,6 +122,11 @@ impl Storage {
         Ok(storage)
     }
 
+    /// The folder of a local repository, which some writers use directly.
+    pub(crate) fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
     /// Retries, throttling waits and injected faults since this storage was opened.
     pub fn stats(&self) -> StorageStats {
         self.stats.snapshot()

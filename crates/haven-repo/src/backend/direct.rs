@@ -241,7 +241,7 @@ pub(crate) fn advise_will_need(path: &Path) {
     }
 }
 
-fn temp_name() -> String {
+pub(crate) fn temp_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,6 +1,7 @@
 //! Backing up files and folders into a new snapshot.
 
 mod file_content;
+mod pack_file;
 mod pipeline;
 mod sqlite_rows;
 mod walk;

@@ -4,9 +4,11 @@
 //!
 //! Bounded channels give back-pressure, so memory stays near
 //! (channel depth × max chunk size + upload concurrency × pack size) no matter how
-//! large the files are.
+//! large the files are. Into a local folder, data packs are written while they fill
+//! ([`super::pack_file`]), so they take no pack buffers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use super::pack_file::PackFile;
 use crate::buffers::BufferPool;
+use crate::direct_writer::DirectWrites;
 use crate::error::{RepoError, Result};
 use crate::id::ObjectId;
 use crate::index::{self, IndexFile, IndexedPack};
@@ -421,6 +425,22 @@ struct Upload {
     pack: IndexedPack,
 }
 
+/// Data packs written into a local folder as they fill.
+struct LocalPacks {
+    root: PathBuf,
+    writes: DirectWrites,
+    pack: Option<PackFile>,
+}
+
+impl Drop for LocalPacks {
+    /// Waits for the writes of a pack left unfinished by an error.
+    fn drop(&mut self) {
+        if let Some(pack) = self.pack.take() {
+            pack.abandon(&mut self.writes);
+        }
+    }
+}
+
 struct Packer {
     repo: Repository,
     buffers: BufferPool,
@@ -430,6 +450,8 @@ struct Packer {
     flush_every_packs: usize,
     max_uploads: usize,
     data: PackBuilder,
+    /// Where data packs are written while they fill, for a local folder.
+    local: Option<LocalPacks>,
     trees: PackBuilder,
     uploads: VecDeque<Upload>,
     unindexed: Vec<IndexedPack>,
@@ -453,8 +475,19 @@ impl Packer {
         // Two buffers kept: one filling while one uploads. Slower storage with more
         // uploads in flight gets more buffers, freed when their uploads finish.
         let buffers = BufferPool::new(capacity, 2);
+        let local = repo.storage.local_root().and_then(|root| {
+            let writes = DirectWrites::start()
+                .inspect_err(|e| tracing::debug!("packs go through memory: {e}"))
+                .ok()?;
+            Some(LocalPacks {
+                root: root.to_path_buf(),
+                writes,
+                pack: None,
+            })
+        });
         Self {
             data: PackBuilder::default(),
+            local,
             buffers,
             sealed_buffers,
             repo,
@@ -474,6 +507,12 @@ impl Packer {
         let pack_size = self.repo.config.pack_size;
         for blob in batches.into_iter().flatten() {
             self.stats.blobs += 1;
+            if blob.blob_type == BlobType::Data && self.local.is_some() {
+                self.add_to_file(&blob)?;
+                self.sealed_buffers.put(blob.sealed);
+                self.maybe_flush_index()?;
+                continue;
+            }
             let builder = match blob.blob_type {
                 BlobType::Data => {
                     // Taken when the first blob arrives: a backup of unchanged files
@@ -491,18 +530,68 @@ impl Packer {
                 let full = std::mem::take(builder);
                 self.upload(full)?;
             }
-            if self.unindexed.len() >= self.flush_every_packs
-                || (!self.unindexed.is_empty() && self.last_flush.elapsed() >= INDEX_FLUSH_INTERVAL)
-            {
-                self.flush_index()?;
-            }
+            self.maybe_flush_index()?;
         }
         let data = std::mem::take(&mut self.data);
         let trees = std::mem::take(&mut self.trees);
+        self.finish_file()?;
         self.upload(data)?;
         self.upload(trees)?;
         self.flush_index()?;
         Ok(self.stats)
+    }
+
+    fn maybe_flush_index(&mut self) -> Result<()> {
+        if self.unindexed.len() >= self.flush_every_packs
+            || (!self.unindexed.is_empty() && self.last_flush.elapsed() >= INDEX_FLUSH_INTERVAL)
+        {
+            self.flush_index()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a data blob to the pack file being written, and finishes the pack once it
+    /// reaches the pack size.
+    fn add_to_file(&mut self, blob: &SealedBlob) -> Result<()> {
+        let local = self.local.as_mut().expect("called for a local folder");
+        let pack = match &mut local.pack {
+            Some(pack) => pack,
+            None => {
+                let created = PackFile::create(&local.root, &mut local.writes)
+                    .map_err(|e| RepoError::io("create a pack in", local.root.join(".tmp"), e))?;
+                local.pack.insert(created)
+            }
+        };
+        pack.add(
+            &mut local.writes,
+            blob.blob_type,
+            blob.id,
+            &blob.sealed,
+            blob.raw_length,
+        )
+        .map_err(|e| RepoError::io("write", pack.path(), e))?;
+        if pack.len() >= self.repo.config.pack_size {
+            self.finish_file()?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the pack file being written, if any, and queues it for the next index.
+    fn finish_file(&mut self) -> Result<()> {
+        let Some(local) = self.local.as_mut() else {
+            return Ok(());
+        };
+        let Some(pack) = local.pack.take() else {
+            return Ok(());
+        };
+        let finished = pack
+            .finish(&mut local.writes, &self.repo.keys, &local.root)
+            .map_err(|(path, e)| RepoError::io("write", path, e))?;
+        tracing::debug!(pack = %finished.id, size = finished.size, blobs = finished.blobs.len(), "pack written");
+        self.record_written(finished.size);
+        self.stats.packs += 1;
+        self.unindexed.push(finished);
+        Ok(())
     }
 
     /// Starts the upload of a pack, after waiting for the oldest upload if the

@@ -56,6 +56,9 @@ impl Restorer {
         let restored = self.restore_file(&base, &temporary, path);
         self.overwrite_all = overwrite_all;
         restored?;
+        // A small base may have gone to the finishing thread; the increments apply
+        // to it only once it is written.
+        self.finish_files()?;
         if self.report.damaged.len() > damaged_before {
             remove_with_sidecars(&temporary);
             return Ok(());

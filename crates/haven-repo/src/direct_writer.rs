@@ -1,13 +1,13 @@
-//! Writing a restored file, around the page cache where that pays.
+//! Writing files around the page cache, from aligned pieces that a thread of their
+//! own writes with `O_DIRECT` while the caller goes on.
 //!
-//! A restore writes each file once, and nothing reads the media right after. Through
-//! the cache, each page is copied there and later written out; on the 2-vCPU
-//! benchmark VM, filling cache pages that no deleted file had freed was the slowest
-//! part of a restore. A file of [`MIN_DIRECT_FILE`] bytes or more that is not a
-//! database is written with `O_DIRECT`: its data is staged in aligned pieces, which
-//! a thread of their own writes while the restore goes on. A hole, a skipped damaged
-//! chunk or the unaligned tail ends the direct part, and the rest of the file goes
-//! through the cache.
+//! A restore writes each media file once, and nothing reads it right after; a
+//! backup writes each pack once. Through the cache, each page is copied there and
+//! later written out. On the 2-vCPU benchmark VM, filling cache pages that no
+//! deleted file had freed was the slowest part of a restore. Data written at
+//! increasing offsets is staged in pieces of [`PIECE`] bytes. A hole, a skipped
+//! damaged chunk or the unaligned tail ends the direct part, and the rest of the
+//! file goes through the cache.
 
 use std::fs::File;
 use std::io;
@@ -17,8 +17,6 @@ use std::thread::JoinHandle;
 
 use crate::backend::{clear_direct, set_direct, ALIGN};
 
-/// Smallest file written around the cache.
-pub(super) const MIN_DIRECT_FILE: u64 = 1 << 20;
 /// Bytes staged and written per direct write.
 const PIECE: usize = 1 << 20;
 /// Pieces staged or being written at once.
@@ -47,7 +45,7 @@ struct Job {
 
 /// The thread that writes staged pieces, and the pieces it does not hold. Kept from
 /// one file to the next, so that the pieces' pages are touched once.
-pub(super) struct DirectWrites {
+pub(crate) struct DirectWrites {
     jobs: Option<Sender<Job>>,
     done: Receiver<(Piece, io::Result<()>)>,
     free: Vec<Piece>,
@@ -56,11 +54,11 @@ pub(super) struct DirectWrites {
 }
 
 impl DirectWrites {
-    pub(super) fn start() -> io::Result<Self> {
+    pub(crate) fn start() -> io::Result<Self> {
         let (jobs, queued) = channel::<Job>();
         let (finished, done) = channel();
         let thread = std::thread::Builder::new()
-            .name("haven-restore-write".into())
+            .name("haven-direct-write".into())
             .spawn(move || {
                 for mut job in queued {
                     let result = job.file.write_all_at(job.piece.bytes(), job.offset);
@@ -114,7 +112,11 @@ impl DirectWrites {
     }
 
     fn wait_one(&mut self) -> io::Result<()> {
-        let (piece, result) = self.done.recv().map_err(|_| stopped())?;
+        let Ok((piece, result)) = self.done.recv() else {
+            // The thread is gone, and with it every write in flight.
+            self.in_flight = 0;
+            return Err(stopped());
+        };
         self.in_flight -= 1;
         self.free.push(piece);
         result
@@ -131,57 +133,66 @@ impl Drop for DirectWrites {
 }
 
 fn stopped() -> io::Error {
-    io::Error::other("the restore's write thread stopped")
+    io::Error::other("the direct write thread stopped")
 }
 
-/// Writes one file's data at increasing offsets.
-pub(super) struct FileWriter<'a> {
-    file: &'a File,
-    /// While writing directly: the write thread, the piece being filled, the file
-    /// offset it starts at (aligned) and how many bytes are in it.
-    direct: Option<(&'a mut DirectWrites, Piece, u64, usize)>,
+/// The state of one file written at increasing offsets: the piece being filled,
+/// the file offset it starts at (aligned) and how many bytes are in it. Without a
+/// piece, writes go through the cache.
+pub(crate) struct DirectStream {
+    piece: Option<Piece>,
+    start: u64,
+    held: usize,
 }
 
-impl<'a> FileWriter<'a> {
-    /// Writes `file` through the cache.
-    pub(super) fn buffered(file: &'a File) -> Self {
-        Self { file, direct: None }
+impl DirectStream {
+    /// Writes through the cache.
+    pub(crate) fn buffered() -> Self {
+        Self {
+            piece: None,
+            start: 0,
+            held: 0,
+        }
     }
 
     /// Writes `file`, new and empty, around the cache if its filesystem takes
     /// `O_DIRECT`, and through it otherwise.
-    pub(super) fn direct(file: &'a File, writes: &'a mut DirectWrites) -> io::Result<Self> {
+    pub(crate) fn direct(file: &File, writes: &mut DirectWrites) -> io::Result<Self> {
         if set_direct(file, true).is_err() {
-            return Ok(Self::buffered(file));
+            return Ok(Self::buffered());
         }
-        let piece = writes.take()?;
         Ok(Self {
-            file,
-            direct: Some((writes, piece, 0, 0)),
+            piece: Some(writes.take()?),
+            start: 0,
+            held: 0,
         })
     }
 
     /// Writes `data` at `offset`. Data that does not follow the previous write ends
     /// the direct part.
-    pub(super) fn write_at(&mut self, mut data: &[u8], offset: u64) -> io::Result<()> {
-        let follows =
-            matches!(&self.direct, Some((_, _, start, held)) if start + *held as u64 == offset);
-        if !follows {
-            self.end_direct()?;
+    pub(crate) fn write_at(
+        &mut self,
+        file: &File,
+        writes: &mut DirectWrites,
+        mut data: &[u8],
+        offset: u64,
+    ) -> io::Result<()> {
+        if self.piece.is_some() && self.start + self.held as u64 != offset {
+            self.end(file, writes)?;
         }
-        let Some((writes, piece, start, held)) = &mut self.direct else {
-            return self.file.write_all_at(data, offset);
+        let Some(piece) = &mut self.piece else {
+            return file.write_all_at(data, offset);
         };
         while !data.is_empty() {
-            let taken = data.len().min(PIECE - *held);
-            piece.bytes()[*held..*held + taken].copy_from_slice(&data[..taken]);
-            *held += taken;
+            let taken = data.len().min(PIECE - self.held);
+            piece.bytes()[self.held..self.held + taken].copy_from_slice(&data[..taken]);
+            self.held += taken;
             data = &data[taken..];
-            if *held == PIECE {
+            if self.held == PIECE {
                 let full = std::mem::replace(piece, writes.take()?);
-                writes.submit(self.file, *start, full)?;
-                *start += PIECE as u64;
-                *held = 0;
+                writes.submit(file, self.start, full)?;
+                self.start += PIECE as u64;
+                self.held = 0;
             }
         }
         Ok(())
@@ -189,21 +200,21 @@ impl<'a> FileWriter<'a> {
 
     /// Waits for the pieces in flight, then writes what is staged: its aligned front
     /// directly, the rest through the cache. Writes after it go through the cache.
-    pub(super) fn end_direct(&mut self) -> io::Result<()> {
-        let Some((writes, mut piece, start, held)) = self.direct.take() else {
+    pub(crate) fn end(&mut self, file: &File, writes: &mut DirectWrites) -> io::Result<()> {
+        let Some(mut piece) = self.piece.take() else {
             return Ok(());
         };
+        let (start, held) = (self.start, self.held);
         let written = writes.wait_all();
         let bytes = piece.bytes();
         let aligned = held / ALIGN * ALIGN;
         let front = match written {
-            Ok(()) if aligned > 0 => self.file.write_all_at(&bytes[..aligned], start),
+            Ok(()) if aligned > 0 => file.write_all_at(&bytes[..aligned], start),
             other => other,
         };
-        let tail = clear_direct(self.file).and_then(|()| {
+        let tail = clear_direct(file).and_then(|()| {
             if aligned < held {
-                self.file
-                    .write_all_at(&bytes[aligned..held], start + aligned as u64)
+                file.write_all_at(&bytes[aligned..held], start + aligned as u64)
             } else {
                 Ok(())
             }
@@ -211,15 +222,63 @@ impl<'a> FileWriter<'a> {
         writes.free.push(piece);
         front.and(tail)
     }
+
+    /// Waits for the pieces in flight after a failed write, so that none of them
+    /// reports into the next file.
+    pub(crate) fn abandon(&mut self, writes: &mut DirectWrites) {
+        if let Some(piece) = self.piece.take() {
+            let _ = writes.wait_all();
+            writes.free.push(piece);
+        }
+    }
+}
+
+/// A [`DirectStream`] with the file and the write thread it uses.
+pub(crate) struct FileWriter<'a> {
+    file: &'a File,
+    writes: Option<&'a mut DirectWrites>,
+    stream: DirectStream,
+}
+
+impl<'a> FileWriter<'a> {
+    /// Writes `file` through the cache.
+    pub(crate) fn buffered(file: &'a File) -> Self {
+        Self {
+            file,
+            writes: None,
+            stream: DirectStream::buffered(),
+        }
+    }
+
+    /// Writes `file`, new and empty, around the cache where its filesystem allows.
+    pub(crate) fn direct(file: &'a File, writes: &'a mut DirectWrites) -> io::Result<Self> {
+        let stream = DirectStream::direct(file, writes)?;
+        Ok(Self {
+            file,
+            writes: Some(writes),
+            stream,
+        })
+    }
+
+    pub(crate) fn write_at(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
+        match &mut self.writes {
+            Some(writes) => self.stream.write_at(self.file, writes, data, offset),
+            None => self.file.write_all_at(data, offset),
+        }
+    }
+
+    pub(crate) fn end_direct(&mut self) -> io::Result<()> {
+        match &mut self.writes {
+            Some(writes) => self.stream.end(self.file, writes),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Drop for FileWriter<'_> {
-    /// Waits for the pieces in flight after a failed write, so that none of them
-    /// reports into the next file.
     fn drop(&mut self) {
-        if let Some((writes, piece, _, _)) = self.direct.take() {
-            let _ = writes.wait_all();
-            writes.free.push(piece);
+        if let Some(writes) = &mut self.writes {
+            self.stream.abandon(writes);
         }
     }
 }
