@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{new_repo, quiet_options, random_bytes};
+use common::{new_repo, random_bytes};
 use haven_repo::testing;
 use haven_repo::RestoreOptions;
 
@@ -33,19 +33,7 @@ async fn damaged_list_file_is_rewritten_on_resume() {
     let source = t.dir.path().join("source");
     std::fs::create_dir(&source).unwrap();
     create_database(&source.join("chat.db"));
-    let snapshot = t
-        .repo
-        .backup(std::slice::from_ref(&source), quiet_options())
-        .await
-        .unwrap()
-        .snapshot_id;
-    let node = t
-        .repo
-        .list_snapshot(&snapshot, Path::new("source/chat.db"))
-        .await
-        .unwrap()
-        .remove(0)
-        .node;
+    let (snapshot, node) = t.backup_and_find(&source, "source/chat.db").await;
     let list = node.content_list.expect("the database has a content list");
     let (pack, offset, length) = testing::blob_location(&t.repo, &list).unwrap();
     let pack_file = t.repo_path().join(&pack);

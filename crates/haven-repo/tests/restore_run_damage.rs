@@ -3,9 +3,8 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
-use common::{new_repo, quiet_options, random_bytes};
+use common::{new_repo, random_bytes};
 use haven_repo::testing;
 use haven_repo::RestoreOptions;
 
@@ -18,19 +17,7 @@ async fn damaged_chunk_in_run_keeps_offsets() {
     let b = random_bytes(2, (2 << 20) + 123);
     std::fs::write(source.join("a.bin"), &a).unwrap();
     std::fs::write(source.join("b.bin"), &b).unwrap();
-    let snapshot = t
-        .repo
-        .backup(std::slice::from_ref(&source), quiet_options())
-        .await
-        .unwrap()
-        .snapshot_id;
-    let node = t
-        .repo
-        .list_snapshot(&snapshot, Path::new("src/a.bin"))
-        .await
-        .unwrap()
-        .remove(0)
-        .node;
+    let (snapshot, node) = t.backup_and_find(&source, "src/a.bin").await;
     assert!(node.content.len() > 4, "{} chunks", node.content.len());
     let damaged = node.content[node.content.len() / 2];
     let (pack, offset, length) = testing::blob_location(&t.repo, &damaged).unwrap();

@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{new_repo, quiet_options, random_bytes};
+use common::{new_repo, random_bytes};
 use haven_repo::testing;
 use haven_repo::RestoreOptions;
 
@@ -15,19 +13,7 @@ async fn truncated_pack_keeps_blobs_before_cut() {
     std::fs::create_dir(&source).unwrap();
     let a = random_bytes(1, 3 << 20);
     std::fs::write(source.join("a.bin"), &a).unwrap();
-    let snapshot = t
-        .repo
-        .backup(std::slice::from_ref(&source), quiet_options())
-        .await
-        .unwrap()
-        .snapshot_id;
-    let node = t
-        .repo
-        .list_snapshot(&snapshot, Path::new("src/a.bin"))
-        .await
-        .unwrap()
-        .remove(0)
-        .node;
+    let (snapshot, node) = t.backup_and_find(&source, "src/a.bin").await;
     // The first chunk after another one of the same pack.
     let locations: Vec<_> = node
         .content

@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use haven_crypto::BackupKey;
-use haven_repo::{BackupOptions, InitOptions, Repository, Storage};
+use haven_repo::{BackupOptions, InitOptions, Node, ObjectId, Repository, Storage};
 
 /// Small packs and chunks, so a few MiB of test data spans many packs and chunks.
 pub fn small_options() -> InitOptions {
@@ -51,6 +51,25 @@ impl TestRepo {
 
     pub fn repo_path(&self) -> PathBuf {
         PathBuf::from(&self.url)
+    }
+
+    /// Backs up `source` and returns the snapshot id with the node at `path` in it.
+    #[allow(dead_code)]
+    pub async fn backup_and_find(&self, source: &Path, path: &str) -> (ObjectId, Node) {
+        let snapshot = self
+            .repo
+            .backup(&[source.to_path_buf()], quiet_options())
+            .await
+            .unwrap()
+            .snapshot_id;
+        let node = self
+            .repo
+            .list_snapshot(&snapshot, Path::new(path))
+            .await
+            .unwrap()
+            .remove(0)
+            .node;
+        (snapshot, node)
     }
 
     /// Lists object files under a repository folder, such as `data` or `index`.
