@@ -110,9 +110,9 @@ pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Crypt
 }
 
 /// Decrypts a message made by [`seal`] where it lies, and returns the range of
-/// `sealed` that then holds the plaintext. A reader that loaded many messages into
+/// `sealed` that then contains the plaintext. A reader that loaded many messages into
 /// one buffer opens them all without copying any. After a failed check, `sealed`
-/// holds neither the message nor its plaintext.
+/// contains neither the message nor its plaintext.
 pub fn open_in_place(
     key: &SecretKey,
     aad: &[u8],

@@ -26,7 +26,8 @@ use crate::Repository;
 /// few unused bytes costs less than a second request.
 const MAX_GAP: u64 = 64 * 1024;
 /// Largest single range read. With 4 MiB, the restore of the 1 GB benchmark folder
-/// peaked at 92 to 95 MiB resident; with 2 MiB at 79 to 81 MiB, 0.1 to 0.2 s slower.
+/// peaked at 92 to 95 MiB resident. With 2 MiB it peaked at 79 to 81 MiB, 0.1 to
+/// 0.2 s slower.
 const MAX_SPAN: u64 = 2 * 1024 * 1024;
 /// Range reads in flight at once.
 const PARALLEL_READS: usize = 8;
@@ -143,7 +144,7 @@ impl Repository {
     }
 
     /// Reads a span's bytes into a pooled buffer, and returns the buffer with the
-    /// range that holds them. A pack cut short (by a failed upload or a damaged disk)
+    /// range that contains them. A pack cut short (by a failed upload or a damaged disk)
     /// gives the bytes it still has, so that the blobs before the cut load and only
     /// the ones after it count as damaged. A missing pack is `None`.
     async fn read_span(&self, path: &str, span: &Span) -> Result<Option<(Vec<u8>, Range<usize>)>> {

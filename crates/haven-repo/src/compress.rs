@@ -112,7 +112,7 @@ pub fn decode_owned(mut payload: Vec<u8>) -> Result<Vec<u8>, String> {
     decode(&payload)
 }
 
-/// Where a decoded payload's data lies.
+/// The location of a decoded payload's data.
 pub enum Decoded {
     /// Inside the payload, which was stored uncompressed.
     Within(Range<usize>),

@@ -122,7 +122,7 @@ impl Storage {
         Ok(storage)
     }
 
-    /// The folder of a local repository, which some writers use directly.
+    /// Returns the folder of a local repository, which some writers use directly.
     pub(crate) fn local_root(&self) -> Option<&Path> {
         self.local_root.as_deref()
     }
@@ -164,7 +164,7 @@ impl Storage {
     }
 
     /// Reads `length` bytes at `offset` into `buffer`, as [`Storage::read_range`]
-    /// does, and returns the buffer with the range that holds them. A local folder
+    /// does, and returns the buffer with the range that contains them. A local folder
     /// reads into `buffer` directly, around the page cache; other locations return
     /// a buffer of their own.
     pub(crate) async fn read_range_into(

@@ -124,7 +124,7 @@ pub(crate) fn set_direct(file: &File, on: bool) -> io::Result<()> {
 }
 
 /// Reads `length` bytes at `offset` of the object `path` under `root` into `buffer`
-/// with `O_DIRECT`, and returns the range of `buffer` that holds them. A file that
+/// with `O_DIRECT`, and returns the range of `buffer` that contains them. A file that
 /// ends early gives a shorter range; a missing file gives `None`. On a filesystem
 /// without `O_DIRECT` the same read goes through the cache.
 ///
@@ -331,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn read_past_the_end_is_short_and_missing_file_is_none() {
+    fn short_and_missing_reads() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = pattern(ALIGN + 10);
         std::fs::write(dir.path().join("pack"), &bytes).unwrap();

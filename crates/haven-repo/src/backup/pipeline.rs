@@ -454,7 +454,7 @@ struct Packer {
     flush_every_packs: usize,
     max_uploads: usize,
     data: PackBuilder,
-    /// Where data packs are written while they fill, for a local folder.
+    /// The local folder that data packs are written into while they fill.
     local: Option<LocalPacks>,
     trees: PackBuilder,
     uploads: VecDeque<Upload>,
