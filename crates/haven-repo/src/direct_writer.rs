@@ -142,7 +142,7 @@ fn stopped() -> io::Error {
 pub(crate) struct DirectStream {
     piece: Option<Piece>,
     start: u64,
-    held: usize,
+    staged: usize,
 }
 
 impl DirectStream {
@@ -151,7 +151,7 @@ impl DirectStream {
         Self {
             piece: None,
             start: 0,
-            held: 0,
+            staged: 0,
         }
     }
 
@@ -164,7 +164,7 @@ impl DirectStream {
         Ok(Self {
             piece: Some(writes.take()?),
             start: 0,
-            held: 0,
+            staged: 0,
         })
     }
 
@@ -177,22 +177,22 @@ impl DirectStream {
         mut data: &[u8],
         offset: u64,
     ) -> io::Result<()> {
-        if self.piece.is_some() && self.start + self.held as u64 != offset {
+        if self.piece.is_some() && self.start + self.staged as u64 != offset {
             self.end(file, writes)?;
         }
         let Some(piece) = &mut self.piece else {
             return file.write_all_at(data, offset);
         };
         while !data.is_empty() {
-            let taken = data.len().min(PIECE - self.held);
-            piece.bytes()[self.held..self.held + taken].copy_from_slice(&data[..taken]);
-            self.held += taken;
-            data = &data[taken..];
-            if self.held == PIECE {
+            let copied = data.len().min(PIECE - self.staged);
+            piece.bytes()[self.staged..self.staged + copied].copy_from_slice(&data[..copied]);
+            self.staged += copied;
+            data = &data[copied..];
+            if self.staged == PIECE {
                 let full = std::mem::replace(piece, writes.take()?);
                 writes.submit(file, self.start, full)?;
                 self.start += PIECE as u64;
-                self.held = 0;
+                self.staged = 0;
             }
         }
         Ok(())
@@ -204,17 +204,17 @@ impl DirectStream {
         let Some(mut piece) = self.piece.take() else {
             return Ok(());
         };
-        let (start, held) = (self.start, self.held);
+        let (start, staged) = (self.start, self.staged);
         let written = writes.wait_all();
         let bytes = piece.bytes();
-        let aligned = held / ALIGN * ALIGN;
+        let aligned = staged / ALIGN * ALIGN;
         let front = match written {
             Ok(()) if aligned > 0 => file.write_all_at(&bytes[..aligned], start),
             other => other,
         };
         let tail = clear_direct(file).and_then(|()| {
-            if aligned < held {
-                file.write_all_at(&bytes[aligned..held], start + aligned as u64)
+            if aligned < staged {
+                file.write_all_at(&bytes[aligned..staged], start + aligned as u64)
             } else {
                 Ok(())
             }

@@ -439,7 +439,7 @@ impl Restorer {
         let small = finisher::SmallFile {
             file,
             target: target.to_path_buf(),
-            shown: join_display(path),
+            display_path: join_display(path),
             chunks,
             length,
             owner: self.owner(node),

@@ -26,8 +26,8 @@ const QUEUED_FILES: usize = 256;
 pub(super) struct SmallFile {
     pub file: File,
     pub target: PathBuf,
-    /// The path shown in warnings.
-    pub shown: String,
+    /// The path display_path in warnings.
+    pub display_path: String,
     /// Each chunk that is not all zero, at its offset.
     pub chunks: Vec<(u64, Bytes)>,
     /// The file's length; past the last chunk is a hole.
@@ -124,7 +124,7 @@ fn finish(small: SmallFile) -> Option<Outcome> {
     let SmallFile {
         file,
         target,
-        shown,
+        display_path,
         chunks,
         length,
         owner,
@@ -146,8 +146,12 @@ fn finish(small: SmallFile) -> Option<Outcome> {
         }
     }
     let failures = set_metadata(&file, owner, mode, mtime);
-    (!failures.is_empty())
-        .then(|| Outcome::Warning(format!("{shown}: could not set {}", failures.join(", "))))
+    (!failures.is_empty()).then(|| {
+        Outcome::Warning(format!(
+            "{display_path}: could not set {}",
+            failures.join(", ")
+        ))
+    })
 }
 
 /// Sets an open file's owner (when given), mode and mtime, in that order, since a
