@@ -247,6 +247,6 @@ fn row_increment() -> Vec<u8> {
          INSERT INTO chat_fts(chat_fts) VALUES ('rebuild');",
     )
     .expect("changes");
-    let (_, increment) = scan_database(&conn, &schema, &key, Some(&before)).expect("second scan");
+    let (_, increment) = scan_database(&conn, &schema, &key, Some(before)).expect("second scan");
     to_cbor(&increment.expect("an increment against the first scan"))
 }

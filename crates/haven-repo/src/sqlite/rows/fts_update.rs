@@ -184,7 +184,7 @@ mod tests {
             INSERT INTO message(KEY, text_data) VALUES (430, NULL);
             UPDATE message SET text_data = NULL WHERE KEY = 110;";
         source.execute_batch(&changes.replace("KEY", key)).unwrap();
-        let (_, increment) = scan_database(&source, &schema, &hash_key, Some(&base_rows)).unwrap();
+        let (_, increment) = scan_database(&source, &schema, &hash_key, Some(base_rows)).unwrap();
         apply_chain(&restored_path, &[increment.unwrap()], &hash_key).unwrap();
 
         let restored = Connection::open(&restored_path).unwrap();

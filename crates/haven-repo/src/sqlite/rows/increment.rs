@@ -52,26 +52,30 @@ impl Increment {
 }
 
 /// Scans every table of `schema`. With the previous scan `old` (same schema), also
-/// returns the increment from it.
+/// returns the increment from it. Each old table is dropped once its table is
+/// scanned, so the old and the new rows of a database are never all held at once.
 pub(crate) fn scan_database(
     conn: &Connection,
     schema: &Schema,
     hash_key: &SecretKey,
-    old: Option<&[TableRows]>,
+    mut old: Option<Vec<TableRows>>,
 ) -> Result<(Vec<TableRows>, Option<Increment>), ScanError> {
     let mut budget = MAX_INCREMENT_BYTES;
     let mut all_rows = Vec::with_capacity(schema.tables.len());
     let mut changes = Vec::with_capacity(schema.tables.len());
     for table in &schema.tables {
-        let old_table = match old {
-            Some(old) => Some(
-                old.iter()
-                    .find(|t| t.name == table.name)
-                    .ok_or_else(|| format!("the row state has no table {:?}", table.name))?,
-            ),
+        let old_table = match &mut old {
+            Some(old) => {
+                let position = old
+                    .iter()
+                    .position(|t| t.name == table.name)
+                    .ok_or_else(|| format!("the row state has no table {:?}", table.name))?;
+                Some(old.swap_remove(position))
+            }
             None => None,
         };
-        let (rows, change) = scan_table(conn, table, hash_key, old_table, &mut budget)?;
+        let (rows, change) = scan_table(conn, table, hash_key, old_table.as_ref(), &mut budget)?;
+        drop(old_table);
         all_rows.push(rows);
         changes.extend(change);
     }

@@ -17,6 +17,7 @@ mod plan;
 mod rowid_runs;
 mod scan;
 mod schema;
+mod segments;
 mod state;
 mod table_rows;
 mod value;

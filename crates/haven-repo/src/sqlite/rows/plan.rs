@@ -94,7 +94,7 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
         }),
     };
     let file = state_path(input.state_dir, &input.keys.row_hash, input.path);
-    let old = match read_state(&file, &input.keys.row_state, input.path) {
+    let mut old = match read_state(&file, &input.keys.row_state, input.path) {
         Ok(state) => state,
         Err(problem) => {
             let (reason, detail) = match problem {
@@ -126,16 +126,20 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
     if age >= input.max_age {
         return base(BaseReason::ChainAge, format!("{} s", age.as_secs()));
     }
-    let (tables, increment) =
-        match scan_database(&conn, &schema, &input.keys.row_hash, Some(&old.tables)) {
-            Ok((tables, Some(increment))) => (tables, increment),
-            Ok((_, None)) => unreachable!("a scan against a previous state returns an increment"),
-            Err(ScanError::TooLarge) => {
-                let detail = format!("more than {MAX_INCREMENT_BYTES} bytes of changed rows");
-                return base(BaseReason::IncrementTooLarge, detail);
-            }
-            Err(ScanError::Failed(e)) => return failed(e),
-        };
+    let (tables, increment) = match scan_database(
+        &conn,
+        &schema,
+        &input.keys.row_hash,
+        Some(std::mem::take(&mut old.tables)),
+    ) {
+        Ok((tables, Some(increment))) => (tables, increment),
+        Ok((_, None)) => unreachable!("a scan against a previous state returns an increment"),
+        Err(ScanError::TooLarge) => {
+            let detail = format!("more than {MAX_INCREMENT_BYTES} bytes of changed rows");
+            return base(BaseReason::IncrementTooLarge, detail);
+        }
+        Err(ScanError::Failed(e)) => return failed(e),
+    };
     let plaintext = to_cbor(&increment);
     if plaintext.len() > MAX_INCREMENT_BYTES {
         return base(

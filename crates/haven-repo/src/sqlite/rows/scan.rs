@@ -44,6 +44,11 @@ pub(crate) fn scan_table(
     budget: &mut usize,
 ) -> Result<(TableRows, Option<TableChange>), ScanError> {
     let mut rows = TableRows::new(table.name.clone(), matches!(table.key, RowKey::Rowid(_)));
+    if let Some(old) = old {
+        // Sized for the old rows and a sixteenth more, so the vectors do not double
+        // past what the table needs.
+        rows.reserve(old.len() + old.len() / 16 + 64);
+    }
     let mut upserted = Vec::new();
     for_each_row(conn, table, hash_key, |scanned| {
         if let Some(old) = old {

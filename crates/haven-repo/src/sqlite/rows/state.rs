@@ -1,10 +1,11 @@
 //! Local row state: what the last backup of a database saw, kept between backups in
 //! the state folder so the next backup can compute an increment.
 //!
-//! A state file is `seal(row state key, aad("sqlite-row-state", path), zstd(CBOR))`,
-//! so it is encrypted and authenticated at rest and cannot be moved to another path.
+//! A state file is `zstd(CBOR)` sealed under the row state key in segments bound to
+//! the database's path ([`super::segments`]), so it is encrypted and authenticated at
+//! rest and cannot be moved to another path.
 
-use std::io::Write;
+use std::io::{BufReader, BufWriter, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -13,12 +14,15 @@ use haven_crypto::{KeyedHash, SecretKey};
 use serde::{Deserialize, Serialize};
 
 use super::scan::TableRows;
+use super::segments::{SegmentProblem, SegmentReader, SegmentWriter, MAGIC, SEGMENT_LEN};
 use crate::id::{to_cbor, ObjectId};
 use crate::keys::associated_data;
 use crate::tree::Node;
 
-/// Format version of a state file's plaintext.
-const STATE_VERSION: u32 = 2;
+/// Format version of a state file's plaintext. Version 2 wrote each table's keys and
+/// hashes as single byte strings rather than chunks, and is still read.
+const STATE_VERSION: u32 = 3;
+const OLDEST_STATE_VERSION: u32 = 2;
 /// Folder under the state folder that holds the row state files.
 const STATE_SUBDIR: &str = "sqlite-rows";
 
@@ -84,26 +88,58 @@ pub(crate) fn read_state(
     key: &SecretKey,
     path: &Path,
 ) -> Result<RowState, StateProblem> {
-    let sealed = match std::fs::read(file) {
-        Ok(bytes) => bytes,
+    let mut source = match std::fs::File::open(file) {
+        Ok(source) => BufReader::new(source),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateProblem::Missing),
         Err(e) => return Err(StateProblem::Unreadable(e.to_string())),
     };
-    let aad = associated_data("sqlite-row-state", path.as_os_str().as_bytes());
-    let compressed = haven_crypto::open(key, &aad, &sealed).map_err(|_| StateProblem::Damaged)?;
-    drop(sealed);
-    // Decoded as a stream: the plaintext of a large database's state is tens of MB.
-    let plaintext = zstd::stream::read::Decoder::new(compressed.as_slice())
-        .map_err(|e| StateProblem::Invalid(format!("decompression failed: {e}")))?;
-    let state: RowState = ciborium::from_reader(plaintext)
-        .map_err(|e| StateProblem::Invalid(format!("invalid CBOR or zstd data: {e}")))?;
-    if state.version != STATE_VERSION {
+    let mut head = Vec::with_capacity(MAGIC.len());
+    (&mut source)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| StateProblem::Unreadable(e.to_string()))?;
+    let state = if head == MAGIC {
+        let mut segments = SegmentReader::new(source, key, path, SEGMENT_LEN);
+        let state = decode_state(&mut segments);
+        match segments.problem() {
+            Some(SegmentProblem::Damaged) => return Err(StateProblem::Damaged),
+            Some(SegmentProblem::Unreadable(e)) => return Err(StateProblem::Unreadable(e.clone())),
+            None => state?,
+        }
+    } else {
+        // A state file written before segments: one sealed message.
+        let mut sealed = head;
+        source
+            .read_to_end(&mut sealed)
+            .map_err(|e| StateProblem::Unreadable(e.to_string()))?;
+        let aad = associated_data("sqlite-row-state", path.as_os_str().as_bytes());
+        let compressed =
+            haven_crypto::open(key, &aad, &sealed).map_err(|_| StateProblem::Damaged)?;
+        drop(sealed);
+        decode_state(compressed.as_slice())?
+    };
+    if !(OLDEST_STATE_VERSION..=STATE_VERSION).contains(&state.version) {
         return Err(StateProblem::Invalid(format!(
             "unsupported version {}",
             state.version
         )));
     }
     Ok(state)
+}
+
+/// Decodes a state's zstd-compressed CBOR as a stream, to its end: the plaintext of a
+/// large database's state is tens of MB.
+fn decode_state(compressed: impl Read) -> Result<RowState, StateProblem> {
+    let mut plaintext = zstd::stream::read::Decoder::new(compressed)
+        .map_err(|e| StateProblem::Invalid(format!("decompression failed: {e}")))?;
+    let state: RowState = ciborium::from_reader(&mut plaintext)
+        .map_err(|e| StateProblem::Invalid(format!("invalid CBOR or zstd data: {e}")))?;
+    let mut rest = [0u8; 1];
+    match plaintext.read(&mut rest) {
+        Ok(0) => Ok(state),
+        Ok(_) => Err(StateProblem::Invalid("bytes after the row state".into())),
+        Err(e) => Err(StateProblem::Invalid(format!("decompression failed: {e}"))),
+    }
 }
 
 /// Seals and writes a state file under a temporary name, then renames it into place.
@@ -119,24 +155,74 @@ pub(crate) fn write_state(
         .recursive(true)
         .mode(0o700)
         .create(folder)?;
-    // Compressed after the room for the nonce and sealed in place: a state file is
-    // 16 bytes a row before compression, and a sealed copy of it doubled that.
-    let room = vec![0u8; haven_crypto::NONCE_LEN];
-    let mut encoder = zstd::stream::write::Encoder::new(room, 3)?;
-    ciborium::into_writer(state, &mut encoder).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut sealed = encoder.finish()?;
-    let aad = associated_data("sqlite-row-state", path.as_os_str().as_bytes());
-    haven_crypto::seal_in_place(key, &aad, &mut sealed);
     let temporary = file.with_extension(format!("tmp-{}", std::process::id()));
-    let mut out = std::fs::OpenOptions::new()
+    let out = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&temporary)?;
-    out.write_all(&sealed)?;
+    // Compressed and sealed as it is serialized, one segment at a time: a state file
+    // is 16 bytes a row before compression, and holding it whole was the peak memory
+    // of a daily backup.
+    let segments = SegmentWriter::new(BufWriter::new(out), key, path, SEGMENT_LEN)?;
+    let mut encoder = zstd::stream::write::Encoder::new(segments, 3)?;
+    ciborium::into_writer(state, &mut encoder).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (out, written) = encoder.finish()?.finish()?;
+    let out = out.into_inner().map_err(|e| e.into_error())?;
     out.sync_all()?;
     drop(out);
     std::fs::rename(&temporary, file)?;
-    Ok(sealed.len() as u64)
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::table_rows::KeyRef;
+    use super::*;
+
+    /// A state of 300,000 rows, so its file spans several segments.
+    fn state() -> RowState {
+        let mut rows = TableRows::new("message".into(), true);
+        for rowid in 1..=300_000i64 {
+            let hash = (rowid as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            rows.push(KeyRef::Rowid(rowid), hash).unwrap();
+        }
+        RowState::new([3; 32], 17, vec![rows])
+    }
+
+    #[test]
+    fn state_files_round_trip_in_segments() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("rows").join("a.state");
+        let key = SecretKey::from_bytes([5; 32]);
+        let state = state();
+        let written = write_state(&file, &key, Path::new("/app/db"), &state).unwrap();
+        assert_eq!(written, std::fs::metadata(&file).unwrap().len());
+        assert!(
+            written > SEGMENT_LEN as u64,
+            "{written} bytes is one segment"
+        );
+        let read = read_state(&file, &key, Path::new("/app/db")).unwrap();
+        assert_eq!(read, state);
+        assert_eq!(
+            read_state(&file, &key, Path::new("/app/other.db")),
+            Err(StateProblem::Damaged)
+        );
+    }
+
+    #[test]
+    fn reads_a_state_file_sealed_as_one_message() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("a.state");
+        let key = SecretKey::from_bytes([5; 32]);
+        let state = state();
+        let compressed = zstd::encode_all(crate::id::to_cbor(&state).as_slice(), 3).unwrap();
+        let aad = associated_data("sqlite-row-state", b"/app/db");
+        std::fs::write(&file, haven_crypto::seal(&key, &aad, &compressed)).unwrap();
+        assert_eq!(
+            read_state(&file, &key, Path::new("/app/db")).unwrap(),
+            state
+        );
+    }
 }

@@ -3,14 +3,10 @@
 //! a row, and 16 bytes for each run of rowids), instead of one heap-allocated key per
 //! row.
 
-use std::borrow::Cow;
-
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+mod stored;
 
 use super::rowid_runs::RowidRuns;
 use super::value::rowid_key;
-use zerocopy::IntoBytes;
 
 /// The row keys of a table, in the same order as its hashes. Two tables with the same
 /// keys are equal in either form.
@@ -81,6 +77,15 @@ impl TableRows {
             name,
             keys,
             hashes: Vec::new(),
+        }
+    }
+
+    /// Makes room for `rows` rows in all.
+    pub fn reserve(&mut self, rows: usize) {
+        let more = rows.saturating_sub(self.hashes.len());
+        self.hashes.reserve_exact(more);
+        if let Keys::Encoded { ends, .. } = &mut self.keys {
+            ends.reserve_exact(more);
         }
     }
 
@@ -206,150 +211,6 @@ pub(crate) fn key_bytes(key: KeyRef) -> Vec<u8> {
     }
 }
 
-/// The state file form of a table: `keys` contains the 8-byte keys of a rowid table, or
-/// the encoded primary keys one after another with `ends` (u64 little-endian each)
-/// marking where each ends. `hashes` contains the row hashes, u64 little-endian.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    name: String,
-    rowid: bool,
-    #[serde(with = "crate::id::bytes")]
-    keys: Vec<u8>,
-    #[serde(with = "crate::id::bytes")]
-    ends: Vec<u8>,
-    #[serde(with = "crate::id::bytes")]
-    hashes: Vec<u8>,
-}
-
-/// [`Stored`] with borrowed fields, which serializes to the same bytes. A copy of the
-/// hashes and encoded keys added 8 bytes a row or more to the peak memory of writing
-/// a state.
-#[derive(Serialize)]
-struct StoredRef<'a> {
-    name: &'a str,
-    rowid: bool,
-    #[serde(with = "crate::id::bytes")]
-    keys: &'a [u8],
-    #[serde(with = "crate::id::bytes")]
-    ends: &'a [u8],
-    #[serde(with = "crate::id::bytes")]
-    hashes: &'a [u8],
-}
-
-impl Serialize for TableRows {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (rowid, keys, ends): (bool, Cow<[u8]>, Vec<u8>) = match &self.keys {
-            Keys::Runs(_) | Keys::Rowid(_) => (
-                true,
-                self.keys.rowids().flat_map(rowid_key).collect(),
-                Vec::new(),
-            ),
-            Keys::Encoded { bytes, ends } => (
-                false,
-                Cow::Borrowed(bytes),
-                ends.iter()
-                    .flat_map(|e| (*e as u64).to_le_bytes())
-                    .collect(),
-            ),
-        };
-        StoredRef {
-            name: &self.name,
-            rowid,
-            keys: &keys,
-            ends: &ends,
-            hashes: &little_endian(&self.hashes),
-        }
-        .serialize(serializer)
-    }
-}
-
-/// Returns the hashes as little-endian bytes, without a copy where that is the
-/// memory layout.
-fn little_endian(hashes: &[u64]) -> Cow<'_, [u8]> {
-    if cfg!(target_endian = "little") {
-        Cow::Borrowed(hashes.as_bytes())
-    } else {
-        Cow::Owned(hashes.iter().flat_map(|h| h.to_le_bytes()).collect())
-    }
-}
-
-impl<'de> Deserialize<'de> for TableRows {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let stored = Stored::deserialize(deserializer)?;
-        from_stored(stored).map_err(D::Error::custom)
-    }
-}
-
-fn from_stored(stored: Stored) -> Result<TableRows, String> {
-    let words = |bytes: &[u8], what: &str| -> Result<Vec<u64>, String> {
-        if !bytes.len().is_multiple_of(8) {
-            return Err(format!(
-                "table {:?}: {what} is not a whole number of 8-byte values",
-                stored.name
-            ));
-        }
-        Ok(bytes
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
-            .collect())
-    };
-    let hashes = words(&stored.hashes, "the hash list")?;
-    let keys = if stored.rowid {
-        if stored.keys.len() != hashes.len() * 8 {
-            return Err(format!(
-                "table {:?}: {} key bytes for {} rowid rows",
-                stored.name,
-                stored.keys.len(),
-                hashes.len()
-            ));
-        }
-        let mut runs = RowidRuns::default();
-        for key in stored.keys.chunks_exact(8) {
-            let rowid = (u64::from_be_bytes(key.try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
-            if !runs.push(rowid) {
-                return Err(format!(
-                    "table {:?}: the row keys are not sorted",
-                    stored.name
-                ));
-            }
-        }
-        if runs.is_sparse() {
-            Keys::Rowid(runs.iter().collect())
-        } else {
-            Keys::Runs(runs)
-        }
-    } else {
-        let ends = words(&stored.ends, "the key end list")?;
-        let in_order = ends.windows(2).all(|w| w[0] <= w[1]);
-        if ends.len() != hashes.len()
-            || !in_order
-            || ends.last().copied().unwrap_or(0) != stored.keys.len() as u64
-        {
-            return Err(format!(
-                "table {:?}: the key ends do not match the keys",
-                stored.name
-            ));
-        }
-        Keys::Encoded {
-            bytes: stored.keys,
-            ends: ends.into_iter().map(|e| e as usize).collect(),
-        }
-    };
-    let rows = TableRows {
-        name: stored.name,
-        keys,
-        hashes,
-    };
-    let sorted = (1..rows.len()).all(|i| less(rows.key(i - 1), rows.key(i)));
-    if !sorted {
-        return Err(format!(
-            "table {:?}: the row keys are not sorted",
-            rows.name
-        ));
-    }
-    Ok(rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,41 +271,5 @@ mod tests {
         assert_eq!(rows.find(KeyRef::Encoded(b"ba")), Some(3));
         assert_eq!(rows.find(KeyRef::Encoded(b"b")), None);
         assert!(rows.push(KeyRef::Rowid(1), 0).is_err());
-    }
-
-    #[test]
-    fn state_form_roundtrip_and_checks() {
-        let rows = rowid_table(&[i64::MIN, -1, 0, 42, i64::MAX]);
-        assert_eq!(from_cbor::<TableRows>(&to_cbor(&rows)).unwrap(), rows);
-        let mut encoded = TableRows::new("w".into(), false);
-        encoded.push(KeyRef::Encoded(b"k1"), 1).unwrap();
-        encoded.push(KeyRef::Encoded(b"k22"), 2).unwrap();
-        assert_eq!(from_cbor::<TableRows>(&to_cbor(&encoded)).unwrap(), encoded);
-
-        let owned = Stored {
-            name: "w".into(),
-            rowid: false,
-            keys: b"k1k22".to_vec(),
-            ends: [2u64, 5].iter().flat_map(|e| e.to_le_bytes()).collect(),
-            hashes: [1u64, 2].iter().flat_map(|h| h.to_le_bytes()).collect(),
-        };
-        assert_eq!(to_cbor(&encoded), to_cbor(&owned));
-
-        let unsorted = Stored {
-            name: "t".into(),
-            rowid: true,
-            keys: [rowid_key(2), rowid_key(1)].concat(),
-            ends: Vec::new(),
-            hashes: vec![0; 16],
-        };
-        assert!(from_stored(unsorted).unwrap_err().contains("not sorted"));
-        let short = Stored {
-            name: "t".into(),
-            rowid: true,
-            keys: rowid_key(1).to_vec(),
-            ends: Vec::new(),
-            hashes: vec![0; 16],
-        };
-        assert!(from_stored(short).is_err());
     }
 }
