@@ -250,11 +250,11 @@ pub(crate) const ROW_FUZZ_SCHEMA: &str = "
 pub fn row_increment_plaintext(plaintext: &[u8]) -> Result<(), String> {
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use crate::sqlite::rows::{apply_chain, read_schema, Increment, INCREMENT_VERSION};
+    use crate::sqlite::rows::{apply_chain, read_schema, Increment};
 
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut increment: Increment = crate::id::from_cbor(plaintext)?;
-    if increment.version != INCREMENT_VERSION {
+    if !increment.is_supported() {
         return Err(format!(
             "unsupported increment version {}",
             increment.version

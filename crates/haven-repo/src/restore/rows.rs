@@ -9,7 +9,7 @@ use super::{remove_existing, Restorer};
 use crate::error::{Damage, RepoError, Result};
 use crate::id::{from_cbor, ObjectId};
 use crate::pack::BlobType;
-use crate::sqlite::rows::{apply_chain, ApplyError, Increment, INCREMENT_VERSION};
+use crate::sqlite::rows::{apply_chain, ApplyError, Increment};
 use crate::tree::{Node, NodeKind};
 
 /// Databases whose increments are applied at most at once, each on its own thread.
@@ -154,7 +154,7 @@ impl Restorer {
             };
             let increment: Increment =
                 from_cbor(&bytes).map_err(|reason| Damage::new(&name, reason))?;
-            if increment.version != INCREMENT_VERSION {
+            if !increment.is_supported() {
                 return Err(Damage::new(
                     name,
                     format!("unsupported increment version {}", increment.version),

@@ -10,7 +10,10 @@ use super::schema::Schema;
 use super::value::Value;
 
 /// Format version of an increment's plaintext.
-pub(crate) const INCREMENT_VERSION: u32 = 1;
+pub(crate) const INCREMENT_VERSION: u32 = 2;
+/// Oldest increment version a restore reads. Version 1 has no `before` digests, so a
+/// restore of a chain with one hashes every table whole.
+const OLDEST_INCREMENT_VERSION: u32 = 1;
 /// Largest increment plaintext a backup writes. A larger change takes a page-level
 /// base instead, which keeps every increment far below the 512 MiB blob decode cap.
 pub(crate) const MAX_INCREMENT_BYTES: usize = 64 << 20;
@@ -39,9 +42,24 @@ pub(crate) struct TableChange {
     pub rows: u64,
     /// Keyed table hash after the change ([`TableRows::hash`]).
     pub hash: u64,
+    /// Row count and table hash before the change. Version 1 increments have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<TableDigest>,
+}
+
+/// A table's row count and keyed table hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TableDigest {
+    pub rows: u64,
+    pub hash: u64,
 }
 
 impl Increment {
+    /// Returns whether a restore reads this increment's version.
+    pub fn is_supported(&self) -> bool {
+        (OLDEST_INCREMENT_VERSION..=INCREMENT_VERSION).contains(&self.version)
+    }
+
     /// Returns the number of deleted and upserted rows.
     pub fn changed_rows(&self) -> u64 {
         self.tables

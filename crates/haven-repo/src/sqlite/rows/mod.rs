@@ -20,12 +20,14 @@ mod schema;
 mod segments;
 mod state;
 mod table_rows;
+mod touched;
 mod value;
+mod verify;
 
 use serde::Serialize;
 
 pub(crate) use apply::{apply_chain, ApplyError};
-pub(crate) use increment::{scan_database, Increment, INCREMENT_VERSION};
+pub(crate) use increment::{scan_database, Increment};
 pub(crate) use plan::{plan_rows, BaseScan, PlanInput, RowPlan};
 pub(crate) use schema::read_schema;
 pub(crate) use state::{chain_id, state_path, write_state, RowState};

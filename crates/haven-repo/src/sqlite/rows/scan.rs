@@ -4,8 +4,8 @@
 use haven_crypto::SecretKey;
 use rusqlite::Connection;
 
-use super::increment::TableChange;
-use super::schema::{quote, sql_error, RowKey, TableInfo};
+use super::increment::{TableChange, TableDigest};
+use super::schema::{key_condition, quote, sql_error, RowKey, TableInfo};
 pub(crate) use super::table_rows::TableRows;
 use super::table_rows::{compare, KeyRef};
 use super::value::{encode_value, row_hash, rowid_key, Value};
@@ -73,6 +73,10 @@ pub(crate) fn scan_table(
             upserted,
             rows: rows.len() as u64,
             hash: rows.hash(),
+            before: Some(TableDigest {
+                rows: old.len() as u64,
+                hash: old.hash(),
+            }),
         }),
         None => None,
     };
@@ -113,45 +117,116 @@ fn for_each_row(
     hash_key: &SecretKey,
     mut visit: impl FnMut(ScannedRow) -> Result<(), ScanError>,
 ) -> Result<(), ScanError> {
+    let sql = format!(
+        "SELECT {} FROM {}",
+        select_list(table).join(", "),
+        quote(&table.name)
+    );
+    let mut statement = conn.prepare(&sql).map_err(sql_error)?;
+    let mut query = statement.query([]).map_err(sql_error)?;
+    let mut hasher = RowHasher::new(table, hash_key);
+    let columns = hasher.columns;
+    while let Some(row) = query.next().map_err(sql_error)? {
+        let (key, hash, size) = hasher.hash(row)?;
+        visit(ScannedRow {
+            key,
+            hash,
+            size,
+            row,
+            columns,
+        })?;
+    }
+    Ok(())
+}
+
+/// Returns the row count and the sum of the row hashes of the rows of `table` with
+/// the given keys (the rowid, or the primary key values). A key without a row adds
+/// nothing.
+pub(crate) fn keyed_digest<'k>(
+    conn: &Connection,
+    table: &TableInfo,
+    hash_key: &SecretKey,
+    keys: impl IntoIterator<Item = &'k [Value]>,
+) -> Result<TableDigest, String> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}",
+        select_list(table).join(", "),
+        quote(&table.name),
+        key_condition(table)
+    );
+    let mut statement = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let mut hasher = RowHasher::new(table, hash_key);
+    let mut digest = TableDigest { rows: 0, hash: 0 };
+    for key in keys {
+        let mut query = statement
+            .query(rusqlite::params_from_iter(key))
+            .map_err(sql_error)?;
+        if let Some(row) = query.next().map_err(sql_error)? {
+            let (_, hash, _) = hasher.hash(row).map_err(String::from)?;
+            digest.rows += 1;
+            digest.hash = digest.hash.wrapping_add(hash);
+        }
+    }
+    Ok(digest)
+}
+
+/// Returns the columns a scan reads: the rowid first for a rowid table, then every
+/// stored column.
+fn select_list(table: &TableInfo) -> Vec<String> {
     let mut select: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
     if let RowKey::Rowid(alias) = &table.key {
         select.insert(0, alias.clone());
     }
-    let sql = format!("SELECT {} FROM {}", select.join(", "), quote(&table.name));
-    let mut statement = conn.prepare(&sql).map_err(sql_error)?;
-    let mut query = statement.query([]).map_err(sql_error)?;
-    let value_start = usize::from(matches!(table.key, RowKey::Rowid(_)));
-    let mut encoded = Vec::new();
-    let mut primary_key = Vec::new();
-    while let Some(row) = query.next().map_err(sql_error)? {
+    select
+}
+
+/// Computes the key and keyed hash of rows read with [`select_list`].
+struct RowHasher<'a> {
+    table: &'a TableInfo,
+    hash_key: &'a SecretKey,
+    /// Columns in a row: the rowid (for a rowid table) and every stored column.
+    columns: usize,
+    encoded: Vec<u8>,
+    primary_key: Vec<u8>,
+}
+
+impl<'a> RowHasher<'a> {
+    fn new(table: &'a TableInfo, hash_key: &'a SecretKey) -> Self {
+        let rowid = usize::from(matches!(table.key, RowKey::Rowid(_)));
+        Self {
+            table,
+            hash_key,
+            columns: table.columns.len() + rowid,
+            encoded: Vec::new(),
+            primary_key: Vec::new(),
+        }
+    }
+
+    /// Returns the row's key, its hash and the encoded size of its key and values.
+    fn hash(&mut self, row: &rusqlite::Row) -> Result<(KeyRef<'_>, u64, usize), ScanError> {
         let rowid_bytes;
-        let (key, key_bytes) = match &table.key {
+        let (key, key_bytes, value_start) = match &self.table.key {
             RowKey::Rowid(_) => {
                 let rowid = row.get::<_, i64>(0).map_err(sql_error)?;
                 rowid_bytes = rowid_key(rowid);
-                (KeyRef::Rowid(rowid), &rowid_bytes[..])
+                (KeyRef::Rowid(rowid), &rowid_bytes[..], 1)
             }
             RowKey::PrimaryKey(positions) => {
-                primary_key.clear();
+                self.primary_key.clear();
                 for position in positions {
-                    encode_value(&mut primary_key, row.get_ref(*position).map_err(sql_error)?);
+                    let value = row.get_ref(*position).map_err(sql_error)?;
+                    encode_value(&mut self.primary_key, value);
                 }
-                (KeyRef::Encoded(&primary_key), &primary_key[..])
+                (KeyRef::Encoded(&self.primary_key), &self.primary_key[..], 0)
             }
         };
-        encoded.clear();
-        for index in value_start..select.len() {
-            encode_value(&mut encoded, row.get_ref(index).map_err(sql_error)?);
+        self.encoded.clear();
+        for index in value_start..self.columns {
+            encode_value(&mut self.encoded, row.get_ref(index).map_err(sql_error)?);
         }
-        visit(ScannedRow {
-            key,
-            hash: row_hash(hash_key, key_bytes, &encoded),
-            size: key_bytes.len() + encoded.len(),
-            row,
-            columns: select.len(),
-        })?;
+        let hash = row_hash(self.hash_key, key_bytes, &self.encoded);
+        Ok((key, hash, key_bytes.len() + self.encoded.len()))
     }
-    Ok(())
 }
 
 /// Returns the key values of rows in `old` that `new` no longer has: the rowid, or

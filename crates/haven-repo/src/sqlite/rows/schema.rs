@@ -38,6 +38,32 @@ pub(crate) struct Schema {
     pub rebuilt: Vec<FullTextTable>,
 }
 
+/// Returns the SQL condition that selects one row of `table` by its key, with the
+/// key values as parameters `?1`, `?2` and so on.
+pub(crate) fn key_condition(table: &TableInfo) -> String {
+    let columns: Vec<String> = match &table.key {
+        RowKey::Rowid(alias) => vec![alias.clone()],
+        RowKey::PrimaryKey(positions) => positions
+            .iter()
+            .map(|p| quote(&table.columns[*p]))
+            .collect(),
+    };
+    let condition: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ?{}", i + 1))
+        .collect();
+    condition.join(" AND ")
+}
+
+/// Returns the number of values in a row key of `table`.
+pub(crate) fn key_len(table: &TableInfo) -> usize {
+    match &table.key {
+        RowKey::Rowid(_) => 1,
+        RowKey::PrimaryKey(positions) => positions.len(),
+    }
+}
+
 /// Quotes an identifier for SQL text.
 pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
