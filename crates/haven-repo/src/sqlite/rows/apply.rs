@@ -70,7 +70,7 @@ pub(crate) fn apply_chain(
     };
     apply.in_transaction(&mut conn, increments, &mut updates)?;
     let checked = match &touched {
-        Some(touched) => verify_touched(&conn, path, &schema, &updates, touched, last, hash_key),
+        Some(touched) => verify_touched(&conn, &schema, &updates, touched, last, hash_key),
         None => verify(&conn, path, &schema, &updates, last, hash_key),
     };
     checked.map_err(|reason| ApplyError::at(increments.len() - 1, reason))?;

@@ -4,8 +4,9 @@
 //! For each row of the content table that an increment deletes or replaces, the old
 //! values are removed from the index with FTS5's `'delete'` command, if the index has
 //! the row (its `_docsize` table has it). After the change, each upserted row is
-//! inserted into the index. A restore checks the index structure with `PRAGMA
-//! quick_check` afterwards and rebuilds the index if the check fails.
+//! inserted into the index. A restore of a chain with version 1 increments checks the
+//! index structure with `PRAGMA quick_check` afterwards and rebuilds the index if the
+//! check fails.
 
 use rusqlite::Connection;
 

@@ -8,7 +8,6 @@ use super::super::increment::{scan_database, Increment};
 use super::super::scan::table_digest;
 use super::super::schema::read_schema;
 use super::super::value::Value;
-use super::super::verify::check_tables;
 
 /// A source database and a copy of it as the restore's base.
 struct Chain {
@@ -210,23 +209,4 @@ fn rows_lost_to_replace_are_counted() {
         reason.contains("table \"note\" has 3 rows, not the increment's 4"),
         "{reason}"
     );
-}
-
-#[test]
-fn full_text_check_finds_damage() {
-    let chain = Chain::new(
-        "CREATE TABLE message(id INTEGER PRIMARY KEY, text_data TEXT);
-         CREATE VIRTUAL TABLE message_fts USING fts5(text_data, content='message', content_rowid='id');
-         INSERT INTO message VALUES (1, 'alpha beta'), (2, 'gamma');
-         INSERT INTO message_fts(message_fts) VALUES ('rebuild');",
-    );
-    let path = chain.source.path().unwrap().to_owned();
-    let path = Path::new(&path);
-    assert!(check_tables(path, &["message_fts"]).unwrap().is_empty());
-    chain
-        .source
-        .execute_batch("UPDATE message_fts_data SET block = x'0000' WHERE id > 10;")
-        .unwrap();
-    let problems = check_tables(path, &["message_fts"]).unwrap();
-    assert!(!problems.is_empty());
 }

@@ -61,12 +61,17 @@ pub(crate) fn verify(
 }
 
 /// Checks a chain that records its digests before each change ([`TouchedRows`]),
-/// whose rows were checked as each change was applied. It rebuilds the other
-/// full-text indexes, checks those updated row by row, counts the rows of each changed
-/// table and hashes `sqlite_sequence` whole.
+/// whose rows were checked as each change was applied. It rebuilds the full-text
+/// indexes not updated row by row, counts the rows of each changed table and hashes
+/// `sqlite_sequence` whole.
+///
+/// The indexes updated row by row get no `quick_check`. FTS5's own check of an
+/// external-content index covers its structure, not its agreement with the content
+/// table. It cannot see the fault those updates risk, a `'delete'` with other values
+/// than the index holds, and it walked the whole index: about 0.5 s of CPU on a 1 GB
+/// chat database.
 pub(crate) fn verify_touched(
     conn: &Connection,
-    path: &Path,
     schema: &Schema,
     updated: &[IndexUpdate],
     touched: &TouchedRows,
@@ -74,18 +79,6 @@ pub(crate) fn verify_touched(
     hash_key: &SecretKey,
 ) -> Result<(), String> {
     rebuild_others(conn, schema, updated)?;
-    let names: Vec<&str> = updated.iter().map(|u| u.name.as_str()).collect();
-    let mut problems = check_tables(path, &names)?;
-    if !problems.is_empty() {
-        tracing::warn!(problems = %problems.join("; "), "quick_check failed after the row-by-row full-text index updates; rebuilding those indexes");
-        for update in updated {
-            rebuild(conn, &update.name)?;
-        }
-        problems = check_tables(path, &names)?;
-    }
-    if !problems.is_empty() {
-        return Err(format!("quick_check failed: {}", problems.join("; ")));
-    }
     same_tables(schema, last)?;
     touched.count_changed(conn)?;
     let whole = schema.tables.iter().zip(&last.tables);
@@ -155,22 +148,6 @@ fn rebuild(conn: &Connection, table: &str) -> Result<(), String> {
 fn quick_check(path: &Path) -> Result<Vec<String>, String> {
     let conn = read_only(path)?;
     pragma_rows(&conn, "PRAGMA quick_check")
-}
-
-/// Runs `PRAGMA quick_check(table)` for each of `tables` and returns the problems
-/// found, none when every table is "ok". For a full-text table that is the module's
-/// own integrity check alone.
-pub(crate) fn check_tables(path: &Path, tables: &[&str]) -> Result<Vec<String>, String> {
-    if tables.is_empty() {
-        return Ok(Vec::new());
-    }
-    let conn = read_only(path)?;
-    let mut problems = Vec::new();
-    for table in tables {
-        let rows = pragma_rows(&conn, &format!("PRAGMA quick_check({})", quote(table)))?;
-        problems.extend(rows.into_iter().filter(|row| row != "ok"));
-    }
-    Ok(problems)
 }
 
 fn read_only(path: &Path) -> Result<Connection, String> {
