@@ -1,13 +1,15 @@
 //! Reading every row of a table into (row key, row hash) pairs, and the rows that
 //! differ from a previous scan.
 
+use std::collections::HashSet;
+
 use haven_crypto::SecretKey;
 use rusqlite::Connection;
 
 use super::increment::{TableChange, TableDigest};
 use super::schema::{key_condition, quote, sql_error, RowKey, TableInfo};
 pub(crate) use super::table_rows::TableRows;
-use super::table_rows::{compare, KeyRef};
+use super::table_rows::{compare, key_bytes, KeyRef};
 use super::value::{encode_value, row_hash, rowid_key, Value};
 
 /// Why a scan stopped.
@@ -157,12 +159,19 @@ pub(crate) fn keyed_digest<'k>(
     let mut statement = conn.prepare_cached(&sql).map_err(sql_error)?;
     let mut hasher = RowHasher::new(table, hash_key);
     let mut digest = TableDigest { rows: 0, hash: 0 };
+    // Two keys can select one row: a key both deleted and upserted, or keys equal
+    // under the column's collation or numeric comparison (`'x'` and `'X'` in a NOCASE
+    // key, 1 and 1.0 in a key without affinity). Each row counts once.
+    let mut seen = HashSet::new();
     for key in keys {
         let mut query = statement
             .query(rusqlite::params_from_iter(key))
             .map_err(sql_error)?;
         if let Some(row) = query.next().map_err(sql_error)? {
-            let (_, hash, _) = hasher.hash(row).map_err(String::from)?;
+            let (row_key, hash, _) = hasher.hash(row).map_err(String::from)?;
+            if !seen.insert(key_bytes(row_key)) {
+                continue;
+            }
             digest.rows += 1;
             digest.hash = digest.hash.wrapping_add(hash);
         }

@@ -310,6 +310,11 @@ mod tests {
             );
         }
         assert_eq!(
+            opened(&sealed(&[9u8; 32], 32), "/a/db"),
+            Err(SegmentProblem::Damaged),
+            "a segment longer than the reader's maximum"
+        );
+        assert_eq!(
             opened(&stream, "/b/db"),
             Err(SegmentProblem::Damaged),
             "a stream read for another path"

@@ -212,6 +212,37 @@ mod tests {
     }
 
     #[test]
+    fn damaged_state_files_are_damaged() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("a.state");
+        let key = SecretKey::from_bytes([5; 32]);
+        write_state(&file, &key, Path::new("/app/db"), &state()).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        let mut at = MAGIC.len();
+        let mut last = at;
+        while at < bytes.len() {
+            last = at;
+            let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+            at += 5 + len;
+        }
+        assert!(last > MAGIC.len(), "the file has one segment");
+        let mut changed_magic = bytes.clone();
+        changed_magic[0] ^= 1;
+        for (what, damaged) in [
+            ("without its last segment", &bytes[..last]),
+            ("with another first byte", &changed_magic[..]),
+            ("cut to 4 bytes", &bytes[..4]),
+        ] {
+            std::fs::write(&file, damaged).unwrap();
+            assert_eq!(
+                read_state(&file, &key, Path::new("/app/db")),
+                Err(StateProblem::Damaged),
+                "a state file {what}"
+            );
+        }
+    }
+
+    #[test]
     fn reads_a_state_file_sealed_as_one_message() {
         let folder = tempfile::tempdir().unwrap();
         let file = folder.path().join("a.state");

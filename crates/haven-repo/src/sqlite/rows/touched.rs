@@ -137,7 +137,10 @@ impl TouchedRows {
             .digests
             .get_mut(&table.name)
             .ok_or_else(|| format!("no increment covers table {:?}", table.name))?;
-        digest.rows = (digest.rows + written.rows).wrapping_sub(self.replaced.rows);
+        digest.rows = digest
+            .rows
+            .wrapping_add(written.rows)
+            .wrapping_sub(self.replaced.rows);
         digest.hash = digest
             .hash
             .wrapping_add(written.hash)

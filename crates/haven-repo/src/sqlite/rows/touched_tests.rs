@@ -210,3 +210,49 @@ fn rows_lost_to_replace_are_counted() {
         "{reason}"
     );
 }
+
+/// A NOCASE primary key renamed only in case is deleted under one key and upserted
+/// under another that selects the same row, which counts once.
+#[test]
+fn case_only_key_rename_applies() {
+    let schema =
+        "CREATE TABLE tag(name TEXT COLLATE NOCASE PRIMARY KEY, uses INTEGER) WITHOUT ROWID;
+         INSERT INTO tag VALUES ('x', 1), ('y', 2);";
+    let rename = "UPDATE tag SET name = 'X' WHERE name = 'x';";
+    let chain = Chain::new(schema);
+    let increments = chain.increments(&[rename]);
+    let tag = &increments[0].tables[0];
+    assert_eq!(tag.deleted.len(), 1);
+    assert_eq!(tag.upserted.len(), 1);
+    chain.apply(&increments).unwrap();
+
+    let chain = Chain::new(schema);
+    let mut whole = chain.increments(&[rename]);
+    whole[0].tables[0].before = None;
+    chain.apply(&whole).unwrap();
+}
+
+/// A key column without affinity holds 1 and 1.0 as equal keys.
+#[test]
+fn integer_to_real_key_applies() {
+    let chain = Chain::new(
+        "CREATE TABLE k(id PRIMARY KEY, v TEXT) WITHOUT ROWID;
+         INSERT INTO k VALUES (1, 'a'), (2, 'b');",
+    );
+    let increments = chain.increments(&["UPDATE k SET id = 1.0 WHERE id = 1;"]);
+    chain.apply(&increments).unwrap();
+}
+
+#[test]
+fn huge_row_count_is_an_error() {
+    let chain = Chain::new(NOTES);
+    let mut increments = chain.increments(&[DAY_ONE]);
+    let tag = increments[0]
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "tag")
+        .unwrap();
+    tag.before.as_mut().unwrap().rows = u64::MAX;
+    let (increment, _) = chain.apply(&increments).unwrap_err();
+    assert_eq!(increment, Some(0));
+}

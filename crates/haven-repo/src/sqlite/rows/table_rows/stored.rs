@@ -135,7 +135,8 @@ struct Words(Vec<u64>);
 
 impl ChunkSink for Words {
     fn reserve(&mut self, chunks: usize) {
-        self.0.reserve_exact(chunks.saturating_mul(WORDS_PER_CHUNK));
+        // The count comes from the file, so it sizes at most 16 chunks ahead.
+        self.0.reserve_exact(chunks.min(16) * WORDS_PER_CHUNK);
     }
 
     fn take(&mut self, chunk: &[u8]) -> Result<(), String> {
@@ -473,6 +474,23 @@ mod tests {
         };
         assert!(error(&bad_ends).contains("key ends"));
 
+        let unsorted = Version2 {
+            name: "w".into(),
+            rowid: false,
+            keys: b"k2k1".to_vec(),
+            ends: words(&[2, 4]),
+            hashes: words(&[0, 1]),
+        };
+        assert!(error(&unsorted).contains("not sorted"));
+        let decreasing = Version2 {
+            name: "w".into(),
+            rowid: false,
+            keys: b"k1k22".to_vec(),
+            ends: words(&[4, 2, 5]),
+            hashes: words(&[0, 1, 2]),
+        };
+        assert!(error(&decreasing).contains("key ends"));
+
         #[derive(Serialize)]
         struct KeysFirst {
             #[serde(with = "crate::id::bytes")]
@@ -486,5 +504,33 @@ mod tests {
         assert!(from_cbor::<TableRows>(&to_cbor(&keys_first))
             .unwrap_err()
             .contains("before its rowid flag"));
+    }
+
+    /// `{"name": "t", "rowid": true, "keys": [], "ends": [], "hashes": <header>}`.
+    fn table_with_hashes_header(header: &[u8]) -> Vec<u8> {
+        let mut cbor = vec![0xa5, 0x64];
+        cbor.extend_from_slice(b"name");
+        cbor.extend_from_slice(&[0x61, b't', 0x65]);
+        cbor.extend_from_slice(b"rowid");
+        cbor.extend_from_slice(&[0xf5, 0x64]);
+        cbor.extend_from_slice(b"keys");
+        cbor.extend_from_slice(&[0x80, 0x64]);
+        cbor.extend_from_slice(b"ends");
+        cbor.extend_from_slice(&[0x80, 0x66]);
+        cbor.extend_from_slice(b"hashes");
+        cbor.extend_from_slice(header);
+        cbor
+    }
+
+    #[test]
+    fn huge_chunk_counts_are_errors() {
+        let mut largest = vec![0x9b];
+        largest.extend_from_slice(&[0xff; 8]);
+        // 2^20 chunks, 64 GiB if reserved at once.
+        let large = [0x9a, 0x00, 0x10, 0x00, 0x00];
+        for header in [&largest[..], &large[..]] {
+            let cbor = table_with_hashes_header(header);
+            assert!(from_cbor::<TableRows>(&cbor).is_err(), "{header:02x?}");
+        }
     }
 }
