@@ -3,6 +3,7 @@
 mod finisher;
 mod prefetch;
 mod rows;
+mod rows_base;
 mod run;
 
 use std::collections::{HashMap, HashSet};

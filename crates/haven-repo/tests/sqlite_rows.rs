@@ -279,6 +279,48 @@ async fn damaged_increment_names_snapshot() {
     }
 }
 
+/// The base's pages are written on the thread that applies the increments; a damaged
+/// page is reported for the database, which is not put in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_base_page_names_the_blob() {
+    let mut s = setup(new_repo().await, 7);
+    let mut days = Vec::new();
+    for _ in 1..=3 {
+        days.push(s.day().await.0);
+    }
+    let entries =
+        s.t.repo
+            .list_snapshot(&days[2].snapshot, Path::new("app/chat.db"))
+            .await
+            .unwrap();
+    let node = &entries[0].node;
+    assert!(!node.row_increments.is_empty(), "day 3 is a row increment");
+    let page = *node.content.last().unwrap();
+    let (pack, offset, length) = haven_repo::testing::blob_location(&s.t.repo, &page).unwrap();
+    let pack_path = s.t.repo_path().join(pack);
+    let mut bytes = std::fs::read(&pack_path).unwrap();
+    bytes[(offset + length / 2) as usize] ^= 0x40;
+    std::fs::write(&pack_path, bytes).unwrap();
+    let repo = s.t.reopen().await;
+
+    let target = tempfile::tempdir_in(s.t.dir.path()).unwrap();
+    let damaged = restore_database(&repo, &days[2].snapshot, target.path(), "app/chat.db")
+        .await
+        .unwrap_err();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    let object = &damaged[0].objects[0];
+    assert!(object.contains(&page.short()), "{object}");
+    assert!(
+        !target.path().join("app/chat.db").exists(),
+        "a damaged database is not put in place"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(target.path().join("app"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_keeps_later_chains() {
     let mut s = setup(new_repo().await, 6);

@@ -5,20 +5,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
+use super::rows_base::{BaseWrite, ChainFailure};
 use super::{remove_existing, Restorer};
 use crate::error::{Damage, RepoError, Result};
 use crate::id::{from_cbor, ObjectId};
 use crate::pack::BlobType;
 use crate::sqlite::rows::{apply_chain, ApplyError, Increment};
-use crate::tree::{Node, NodeKind};
+use crate::tree::Node;
 
 /// Databases whose increments are applied at most at once, each on its own thread.
 const MAX_APPLYING: usize = 2;
 
-/// A database whose increments are being applied on their own thread while the rest
-/// of the snapshot is restored.
+/// A database whose base is being written and increments applied on their own
+/// thread while the rest of the snapshot is restored.
 pub(super) struct PendingRows {
-    apply: JoinHandle<std::result::Result<(), ApplyError>>,
+    /// Returns the base's length once the chain applied and checked.
+    apply: JoinHandle<std::result::Result<u64, ChainFailure>>,
     node: Node,
     target: PathBuf,
     temporary: PathBuf,
@@ -33,10 +35,10 @@ impl PendingRows {
 }
 
 impl Restorer {
-    /// Restores the base pages into a temporary file next to `target` and starts
-    /// applying the increments on another thread; [`Restorer::finish_rows`] checks
-    /// the result and only then moves it into place. Any damage or mismatch is
-    /// reported for the file and leaves `target` as it was.
+    /// Starts a thread that writes the base pages into a temporary file next to
+    /// `target` and applies the increments; [`Restorer::finish_rows`] checks the
+    /// result and only then moves it into place. Any damage or mismatch is reported
+    /// for the file and leaves `target` as it was.
     pub(super) fn restore_rows(
         &mut self,
         node: &Node,
@@ -45,35 +47,37 @@ impl Restorer {
     ) -> Result<()> {
         let temporary = temporary_path(target);
         remove_existing(&temporary)?;
-        let base = Node {
-            kind: NodeKind::File,
-            links: 1,
-            row_increments: Vec::new(),
-            ..node.clone()
-        };
-        let damaged_before = self.report.damaged.len();
-        let overwrite_all = std::mem::replace(&mut self.overwrite_all, true);
-        let restored = self.restore_file(&base, &temporary, path);
-        self.overwrite_all = overwrite_all;
-        restored?;
-        // A small base may have gone to the finishing thread; the increments apply
-        // to it only once it is written.
-        self.finish_files()?;
-        if self.report.damaged.len() > damaged_before {
-            remove_with_sidecars(&temporary);
-            return Ok(());
-        }
+        // Sidecars left by an earlier restore would be applied to the new file.
+        crate::sqlite::remove_sidecars(&temporary)
+            .map_err(|e| RepoError::io("remove the stale sidecars of", &temporary, e))?;
         let increments = match self.load_increments(node) {
             Ok(increments) => increments,
             Err(damage) => {
-                remove_with_sidecars(&temporary);
                 self.damaged(path, vec![damage], false);
                 return Ok(());
             }
         };
+        let content = match self.handle.block_on(self.repo.file_content(node)) {
+            Ok(content) => content.data,
+            Err(RepoError::Damaged { damage, .. }) => {
+                self.damaged(path, vec![damage], false);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let base = BaseWrite {
+            repo: self.repo.clone(),
+            handle: self.handle.clone(),
+            progress: self.progress.clone(),
+            temporary: temporary.clone(),
+            content,
+        };
         let hash_key = self.repo.keys.row_hash.clone();
-        let database = temporary.clone();
-        let apply = std::thread::spawn(move || apply_chain(&database, &increments, &hash_key));
+        let apply = std::thread::spawn(move || {
+            let length = base.write()?;
+            apply_chain(&base.temporary, &increments, &hash_key).map_err(ChainFailure::Apply)?;
+            Ok(length)
+        });
         if self.pending_rows.len() >= MAX_APPLYING {
             let oldest = self.pending_rows.remove(0);
             self.finish_one(oldest)?;
@@ -113,19 +117,31 @@ impl Restorer {
             path,
         } = pending;
         let applied = apply.join().unwrap_or_else(|_| {
-            Err(ApplyError {
+            Err(ChainFailure::Apply(ApplyError {
                 increment: None,
                 reason: "the thread applying the increments panicked".into(),
-            })
+            }))
         });
-        if let Err(e) = applied {
-            remove_with_sidecars(&temporary);
-            let object = match e.increment {
-                Some(number) => self.increment_name(&node, number),
-                None => format!("row increments of snapshot {}", self.snapshot.short()),
-            };
-            self.damaged(&path, vec![Damage::new(object, e.reason)], false);
-            return Ok(());
+        match applied {
+            Ok(length) => self.report.bytes += length,
+            Err(ChainFailure::Base(damages)) => {
+                remove_with_sidecars(&temporary);
+                self.damaged(&path, damages, false);
+                return Ok(());
+            }
+            Err(ChainFailure::Apply(e)) => {
+                remove_with_sidecars(&temporary);
+                let object = match e.increment {
+                    Some(number) => self.increment_name(&node, number),
+                    None => format!("row increments of snapshot {}", self.snapshot.short()),
+                };
+                self.damaged(&path, vec![Damage::new(object, e.reason)], false);
+                return Ok(());
+            }
+            Err(ChainFailure::Write(e)) => {
+                remove_with_sidecars(&temporary);
+                return Err(e);
+            }
         }
         crate::sqlite::remove_sidecars(&temporary)
             .map_err(|e| RepoError::io("remove the sidecars of", &temporary, e))?;
