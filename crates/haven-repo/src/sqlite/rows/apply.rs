@@ -87,6 +87,11 @@ struct Apply<'a> {
 }
 
 impl Apply<'_> {
+    /// Returns the followed digests if `table` is checked by its touched rows.
+    fn touched_for(&mut self, table: &str) -> Option<&mut TouchedRows> {
+        self.touched.as_deref_mut().filter(|t| t.follows(table))
+    }
+
     /// Applies the increments in one transaction. `updates` are the full-text indexes
     /// updated row by row; one whose update fails is left out of it, to be rebuilt.
     fn in_transaction(
@@ -129,25 +134,18 @@ impl Apply<'_> {
                 let in_table = |reason: String| {
                     ApplyError::at(number, format!("table {:?}: {reason}", change.name))
                 };
-                let touched = self
-                    .touched
-                    .as_deref_mut()
-                    .filter(|t| t.follows(&table.name));
-                if let Some(touched) = touched {
+                let hash_key = self.hash_key;
+                if let Some(touched) = self.touched_for(&table.name) {
                     touched
-                        .before_change(&transaction, table, change, self.hash_key)
+                        .before_change(&transaction, table, change, hash_key)
                         .map_err(in_table)?;
                 }
                 update_indexes(&transaction, updates, change, IndexUpdate::remove_old);
                 apply_table(&transaction, table, change).map_err(in_table)?;
                 update_indexes(&transaction, updates, change, IndexUpdate::add_new);
-                let touched = self
-                    .touched
-                    .as_deref_mut()
-                    .filter(|t| t.follows(&table.name));
-                if let Some(touched) = touched {
+                if let Some(touched) = self.touched_for(&table.name) {
                     touched
-                        .after_change(&transaction, table, change, self.hash_key)
+                        .after_change(&transaction, table, change, hash_key)
                         .map_err(in_table)?;
                 }
             }
