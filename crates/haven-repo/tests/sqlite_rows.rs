@@ -279,7 +279,7 @@ async fn damaged_increment_names_snapshot() {
     }
 }
 
-/// The base's pages are written on the thread that applies the increments; a damaged
+/// The base's pages are written on the thread that applies the increments. A damaged
 /// page is reported for the database, which is not put in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_base_page_names_the_blob() {

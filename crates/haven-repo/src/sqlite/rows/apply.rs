@@ -78,7 +78,7 @@ pub(crate) fn apply_chain(
         .map_err(|(_, e)| ApplyError::whole(sql_error(e)))
 }
 
-/// What applying a chain needs besides the connection.
+/// The schema, key and digests that applying a chain uses besides the connection.
 struct Apply<'a> {
     schema: &'a Schema,
     hash_key: &'a SecretKey,

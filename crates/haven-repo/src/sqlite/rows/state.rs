@@ -181,7 +181,7 @@ mod tests {
     use super::super::table_rows::KeyRef;
     use super::*;
 
-    /// A state of 300,000 rows, so its file spans several segments.
+    /// Returns a state of 300,000 rows, so its file spans several segments.
     fn state() -> RowState {
         let mut rows = TableRows::new("message".into(), true);
         for rowid in 1..=300_000i64 {

@@ -30,6 +30,8 @@ pub(crate) struct TouchedRows {
     changed: Vec<String>,
     /// Digest of the rows a change is about to delete or replace.
     replaced: TableDigest,
+    /// Keys of the rows that change writes, read back after it.
+    upserted_keys: Vec<Vec<Value>>,
 }
 
 impl TouchedRows {
@@ -90,6 +92,7 @@ impl TouchedRows {
             digests,
             changed,
             replaced: TableDigest { rows: 0, hash: 0 },
+            upserted_keys: Vec::new(),
         }))
     }
 
@@ -107,18 +110,18 @@ impl TouchedRows {
         change: &TableChange,
         hash_key: &SecretKey,
     ) -> Result<(), String> {
-        let upserted_keys = upserted_keys(table, &change.upserted);
+        self.upserted_keys = upserted_keys(table, &change.upserted);
         let keys = change
             .deleted
             .iter()
             .map(Vec::as_slice)
-            .chain(upserted_keys.iter().map(Vec::as_slice));
+            .chain(self.upserted_keys.iter().map(Vec::as_slice));
         self.replaced = keyed_digest(conn, table, hash_key, keys)?;
         Ok(())
     }
 
     /// Reads back and hashes the rows `change` wrote, and checks the table's digest
-    /// after the change against the increment's.
+    /// after the change against the increment's. Follows [`TouchedRows::before_change`].
     pub fn after_change(
         &mut self,
         conn: &Connection,
@@ -126,7 +129,7 @@ impl TouchedRows {
         change: &TableChange,
         hash_key: &SecretKey,
     ) -> Result<(), String> {
-        let upserted_keys = upserted_keys(table, &change.upserted);
+        let upserted_keys = std::mem::take(&mut self.upserted_keys);
         let written = keyed_digest(
             conn,
             table,

@@ -232,7 +232,7 @@ fn case_only_key_rename_applies() {
     chain.apply(&whole).unwrap();
 }
 
-/// A key column without affinity holds 1 and 1.0 as equal keys.
+/// A key column without affinity compares 1 and 1.0 as equal keys.
 #[test]
 fn integer_to_real_key_applies() {
     let chain = Chain::new(

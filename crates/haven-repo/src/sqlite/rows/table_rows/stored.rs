@@ -4,7 +4,7 @@
 //! encoded key ends and `hashes` contains the row hashes, u64 little-endian each.
 //!
 //! `keys`, `ends` and `hashes` are written as arrays of byte strings of at most
-//! [`CHUNK`] bytes. Neither the writer nor the reader then holds a second copy of a
+//! [`CHUNK`] bytes. Neither the writer nor the reader then keeps a second copy of a
 //! large table's keys or hashes, and a rowid table's keys go straight into runs.
 //! Version 2 state files wrote each as one byte string; those are still read.
 
