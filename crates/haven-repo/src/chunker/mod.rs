@@ -2,7 +2,9 @@
 
 use std::io::{self, Read};
 
-use fastcdc::v2020::{FastCDC, Normalization};
+mod gear;
+
+use gear::CutSearch;
 
 use crate::buffers::BufferPool;
 use crate::config::RepoConfig;
@@ -89,9 +91,9 @@ impl<R: Read> Chunker<R> {
 
 /// FastCDC over a buffer that contains up to two maximum-size chunks.
 ///
-/// The cut points are those of `fastcdc::v2020::StreamCDC` with the same settings: a
-/// cut is searched only once the buffer contains a whole maximum-size chunk or the rest
-/// of the file. `StreamCDC` zeroes a buffer of the maximum chunk size for every file
+/// The cut points are those of `fastcdc::v2020::StreamCDC` with the same settings
+/// (see [`gear`]): a cut is searched only once the buffer contains a whole maximum-size
+/// chunk or the rest of the file. `StreamCDC` zeroes a buffer of the maximum chunk size for every file
 /// and shifts it after every chunk; on a folder of small files that memory traffic
 /// took two thirds of a backup's CPU time. Here the buffer grows only as far as the
 /// file needs, and the bytes left over are moved to its front once per refill.
@@ -100,11 +102,15 @@ pub(crate) struct ContentDefined<R: Read> {
     buffer: Vec<u8>,
     /// Offset in `buffer` of the next chunk's first byte.
     start: usize,
+    /// Stream offset of `buffer[0]`.
+    offset: u64,
     eof: bool,
     min: u32,
     avg: u32,
     max: u32,
     seed: u64,
+    /// Made for the first chunk longer than `min`, so small files do not build it.
+    search: Option<CutSearch>,
     /// The pool that chunks of at least the given length take their buffers from.
     pool: Option<(BufferPool, usize)>,
 }
@@ -118,11 +124,13 @@ impl<R: Read> ContentDefined<R> {
             source,
             buffer: Vec::new(),
             start: 0,
+            offset: 0,
             eof: false,
             min: config.chunk_min,
             avg: config.chunk_avg,
             max: config.chunk_max,
             seed,
+            search: None,
             pool: None,
         }
     }
@@ -134,15 +142,14 @@ impl<R: Read> ContentDefined<R> {
             return Ok(None);
         }
         let window = &self.buffer[self.start..self.start + available.min(self.max as usize)];
-        let cdc = FastCDC::with_level_and_seed(
-            window,
-            self.min,
-            self.avg,
-            self.max,
-            Normalization::Level1,
-            self.seed,
-        );
-        let (_, end) = cdc.cut(0, window.len());
+        let end = if window.len() <= self.min as usize {
+            window.len()
+        } else {
+            let (min, avg, seed) = (self.min, self.avg, self.seed);
+            self.search
+                .get_or_insert_with(|| CutSearch::new(min, avg, seed))
+                .cut(window, self.offset + self.start as u64)
+        };
         let chunk = match &self.pool {
             Some((pool, from)) if end >= *from => {
                 let mut chunk = pool.take();
@@ -162,6 +169,7 @@ impl<R: Read> ContentDefined<R> {
             return Ok(());
         }
         self.buffer.drain(..self.start);
+        self.offset += self.start as u64;
         self.start = 0;
         if self.buffer.capacity() == 0 {
             self.buffer.reserve(INITIAL_BUFFER);
@@ -178,7 +186,7 @@ impl<R: Read> ContentDefined<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastcdc::v2020::StreamCDC;
+    use fastcdc::v2020::{Normalization, StreamCDC};
 
     /// Returns at most `step` bytes per read, as a pipe or a slow disk may.
     struct ShortReads<'a> {
