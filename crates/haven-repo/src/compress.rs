@@ -4,7 +4,8 @@ use std::cell::RefCell;
 use std::io::Read;
 use std::ops::Range;
 
-const STORED: u8 = 0;
+/// The byte that starts the stored form of data kept uncompressed.
+pub const STORED: u8 = 0;
 const ZSTD: u8 = 1;
 const LEVEL: i32 = 3;
 /// Level for blobs shorter than [`SMALL_BLOB`], such as SQLite pages. On 4 KiB pages of
@@ -72,29 +73,44 @@ pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
 
 /// Appends the compression byte and the stored form of `data` to `out`.
 pub fn encode_into(data: &[u8], try_compress: bool, out: &mut Vec<u8>) {
-    if try_compress && data.len() >= 64 && samples_compress(data) {
-        let level = if data.len() < SMALL_BLOB {
-            SMALL_LEVEL
-        } else {
-            LEVEL
-        };
-        let appended = with_compressed(data, level, |compressed| {
-            // Keep the compressed form only when it saves at least 1/32 of the size.
-            let keep = compressed.len() < data.len() - data.len() / 32;
-            if keep {
-                out.reserve(compressed.len() + 1);
-                out.push(ZSTD);
-                out.extend_from_slice(compressed);
-            }
-            keep
-        });
-        if appended.unwrap_or(false) {
-            return;
-        }
+    if encode_compressed(data, try_compress, || std::mem::take(out))
+        .map(|full| *out = full)
+        .is_none()
+    {
+        out.reserve(data.len() + 1);
+        out.push(STORED);
+        out.extend_from_slice(data);
     }
-    out.reserve(data.len() + 1);
-    out.push(STORED);
-    out.extend_from_slice(data);
+}
+
+/// Appends the compression byte and the compressed form of `data` to the buffer
+/// from `out` and returns it, when `try_compress` is set and compression saves at
+/// least 1/32 of the size. Otherwise `out` is not called.
+pub fn encode_compressed(
+    data: &[u8],
+    try_compress: bool,
+    out: impl FnOnce() -> Vec<u8>,
+) -> Option<Vec<u8>> {
+    if !try_compress || data.len() < 64 || !samples_compress(data) {
+        return None;
+    }
+    let level = if data.len() < SMALL_BLOB {
+        SMALL_LEVEL
+    } else {
+        LEVEL
+    };
+    with_compressed(data, level, |compressed| {
+        if compressed.len() >= data.len() - data.len() / 32 {
+            return None;
+        }
+        let mut out = out();
+        out.reserve(compressed.len() + 1);
+        out.push(ZSTD);
+        out.extend_from_slice(compressed);
+        Some(out)
+    })
+    .ok()
+    .flatten()
 }
 
 /// Reverses [`encode`]. Fails on output longer than [`MAX_BLOB_LENGTH`].

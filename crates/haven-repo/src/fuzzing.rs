@@ -314,7 +314,7 @@ pub fn chunk(data: &[u8], min: u32, avg: u32, max: u32, seed: u64) -> Result<Vec
     let mut chunker = Chunker::new(Cursor::new(data), data, &config, seed);
     let mut chunks = Vec::new();
     while let Some(chunk) = chunker.next_chunk().map_err(|e| e.to_string())? {
-        chunks.push(chunk);
+        chunks.push(chunk.into_bytes());
     }
     Ok(chunks)
 }
@@ -336,7 +336,7 @@ pub fn sqlite_pages(data: &[u8]) -> Option<(DatabaseHeader, Vec<Vec<u8>>)> {
     let mut chunker = Chunker::new(Cursor::new(data), data, &config, 0);
     let mut pages = Vec::new();
     while let Ok(Some(page)) = chunker.next_chunk() {
-        pages.push(page);
+        pages.push(page.into_bytes());
     }
     Some((header, pages))
 }

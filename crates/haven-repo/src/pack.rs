@@ -93,6 +93,44 @@ pub(crate) fn seal_blob_into(
     haven_crypto::seal_in_place(&keys.data, &associated_data(blob_type.label(), &id.0), out);
 }
 
+/// Bytes of a sealed blob before its plaintext when stored uncompressed: the nonce
+/// and the compression byte.
+pub(crate) const SEAL_HEAD: usize = haven_crypto::NONCE_LEN + 1;
+
+/// Seals the blob `buffer[SEAL_HEAD..]` as [`seal_blob_into`] does. Stored
+/// uncompressed, it is sealed where it lies and `buffer` is returned, which saves a
+/// copy of every large chunk of media. Compressed, it goes into the buffer from
+/// `spare`, and `buffer` is handed to `done`.
+pub(crate) fn seal_blob_in_place(
+    keys: &KeySet,
+    blob_type: BlobType,
+    id: &ObjectId,
+    mut buffer: Vec<u8>,
+    try_compress: bool,
+    spare: impl FnOnce() -> Vec<u8>,
+    done: impl FnOnce(Vec<u8>),
+) -> Vec<u8> {
+    let aad = associated_data(blob_type.label(), &id.0);
+    let compressed = compress::encode_compressed(&buffer[SEAL_HEAD..], try_compress, || {
+        let mut out = spare();
+        out.clear();
+        out.resize(haven_crypto::NONCE_LEN, 0);
+        out
+    });
+    let mut sealed = match compressed {
+        Some(sealed) => {
+            done(buffer);
+            sealed
+        }
+        None => {
+            buffer[SEAL_HEAD - 1] = compress::STORED;
+            buffer
+        }
+    };
+    haven_crypto::seal_in_place(&keys.data, &aad, &mut sealed);
+    sealed
+}
+
 /// Opens a sealed blob and checks that its plaintext hashes to `id`.
 pub(crate) fn open_blob(
     keys: &KeySet,
@@ -244,4 +282,57 @@ pub(crate) fn read_pack_header(keys: &KeySet, bytes: &[u8]) -> Result<Vec<PackEn
         }
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use haven_crypto::SecretKey;
+
+    use super::*;
+
+    fn in_place(keys: &KeySet, plaintext: &[u8], try_compress: bool) -> (Vec<u8>, bool) {
+        let id = blob_id(keys, plaintext);
+        // Room for the tag, as the pipeline's buffers have.
+        let mut buffer = Vec::with_capacity(SEAL_HEAD + plaintext.len() + haven_crypto::TAG_LEN);
+        buffer.resize(SEAL_HEAD, 7);
+        buffer.extend_from_slice(plaintext);
+        let address = buffer.as_ptr();
+        let mut handed_back = false;
+        let sealed = seal_blob_in_place(
+            keys,
+            BlobType::Data,
+            &id,
+            buffer,
+            try_compress,
+            Vec::new,
+            |_| handed_back = true,
+        );
+        assert_eq!(handed_back, sealed.as_ptr() != address);
+        let opened = open_blob(keys, BlobType::Data, &id, &sealed).unwrap();
+        assert!(opened == plaintext, "the opened blob differs");
+        (sealed, handed_back)
+    }
+
+    #[test]
+    fn blob_sealed_in_place_opens() {
+        let keys = KeySet::derive(&SecretKey::from_bytes([3; 32]), &[4; 32]);
+        let mut state = 1u32;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 24) as u8
+            })
+            .collect();
+        let text = b"hello, chat ".repeat(20_000);
+        let (sealed, compressed) = in_place(&keys, &noise, true);
+        assert!(!compressed, "noise was compressed");
+        assert_eq!(sealed.len(), noise.len() + 1 + haven_crypto::AEAD_OVERHEAD);
+        let (sealed, compressed) = in_place(&keys, &text, true);
+        assert!(
+            compressed && sealed.len() < text.len() / 10,
+            "text was not compressed"
+        );
+        let (_, compressed) = in_place(&keys, &text, false);
+        assert!(!compressed, "compression was not asked for");
+    }
 }

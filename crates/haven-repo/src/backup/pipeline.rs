@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 
 use super::pack_file::PackFile;
 use crate::buffers::BufferPool;
+use crate::chunker::{Chunk, ChunkPool};
 use crate::direct_writer::DirectWrites;
 use crate::error::{RepoError, Result};
 use crate::id::ObjectId;
@@ -33,7 +34,7 @@ use crate::Repository;
 const CHANNEL_DEPTH: usize = 1;
 /// Chunks at least this long are sealed into reused buffers. With a new buffer for
 /// each, every chunk of a media file cost fresh pages from the kernel.
-pub(crate) const LARGE_BLOB: usize = 128 * 1024;
+const LARGE_BLOB: usize = 128 * 1024;
 /// Small blobs (SQLite pages, small files) travel between threads in batches of about
 /// this many bytes: waking a thread for every 4 KiB page cost a tenth of a backup's
 /// CPU time.
@@ -44,7 +45,7 @@ const INDEX_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 struct Job {
     blob_type: BlobType,
     id: JobId,
-    plaintext: Vec<u8>,
+    plaintext: Chunk,
     compress: bool,
 }
 
@@ -113,8 +114,8 @@ pub(crate) struct PackerStats {
 
 pub(crate) struct Pipeline {
     repo: Repository,
-    /// Plaintext buffers for chunks of at least [`LARGE_BLOB`] bytes.
-    plain_buffers: BufferPool,
+    /// Buffers for chunks of at least [`LARGE_BLOB`] bytes, which are sealed in them.
+    chunk_buffers: BufferPool,
     jobs: Option<SyncSender<Vec<Job>>>,
     /// Jobs not yet sent to the sealing threads, and their plaintext bytes.
     batch: Vec<Job>,
@@ -141,15 +142,14 @@ impl Pipeline {
         let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(CHANNEL_DEPTH);
         let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Vec<SealedBlob>>(CHANNEL_DEPTH);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        // Buffers for sealed chunks of at least LARGE_BLOB bytes, which the packer
-        // returns once it has copied them into a pack. Up to one per worker, per queued
-        // batch and in the packer are in use at once.
-        let sealed_capacity = repo.config.chunk_max as usize + 1 + haven_crypto::AEAD_OVERHEAD;
+        // Buffers for chunks of at least LARGE_BLOB bytes, which the chunker fills
+        // after room for the sealed blob's header, the sealing threads seal in place
+        // (or compress into a second buffer), and the packer returns once it has
+        // copied them into a pack. Up to one per worker, per queued batch and in the
+        // packer are in use at once, and a second one for a compressed chunk.
+        let capacity = repo.config.chunk_max as usize + 1 + haven_crypto::AEAD_OVERHEAD;
         let in_flight = workers.max(1) + 2 * CHANNEL_DEPTH + 2;
-        let sealed_buffers = BufferPool::new(sealed_capacity, in_flight);
-        // Buffers for the plaintext of chunks that long, which the chunker fills and
-        // the sealing threads return.
-        let plain_buffers = BufferPool::new(repo.config.chunk_max as usize, in_flight);
+        let chunk_buffers = BufferPool::new(capacity, 2 * in_flight);
         let pending = Pending::default();
         let workers = (0..workers.max(1))
             .map(|_| {
@@ -158,8 +158,7 @@ impl Pipeline {
                 let sealer = Sealer {
                     repo: repo.clone(),
                     pending: pending.clone(),
-                    buffers: sealed_buffers.clone(),
-                    plain: plain_buffers.clone(),
+                    buffers: chunk_buffers.clone(),
                 };
                 std::thread::spawn(move || loop {
                     let jobs = match job_rx.lock().expect("job queue lock").recv() {
@@ -177,11 +176,11 @@ impl Pipeline {
             })
             .collect();
         drop(sealed_tx);
-        let packer = Packer::new(repo.clone(), handle, limits, written, sealed_buffers);
+        let packer = Packer::new(repo.clone(), handle, limits, written, chunk_buffers.clone());
         let packer = std::thread::spawn(move || packer.run(sealed_rx));
         Self {
             repo,
-            plain_buffers,
+            chunk_buffers,
             jobs: Some(job_tx),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -218,7 +217,7 @@ impl Pipeline {
         self.queue(Job {
             blob_type,
             id: JobId::Known(id),
-            plaintext,
+            plaintext: plaintext.into(),
             compress,
         })?;
         Ok((id, true))
@@ -227,10 +226,11 @@ impl Pipeline {
     /// Adds a data chunk of a file to `ids`. Chunks of at least [`LARGE_BLOB`] bytes
     /// are hashed on the sealing threads. On the walking thread, hashing a 500 MB file
     /// took about a quarter as long as reading and chunking it (perf profile).
-    pub fn save_chunk(&mut self, ids: &mut ChunkIds, chunk: Vec<u8>, compress: bool) -> Result<()> {
+    pub fn save_chunk(&mut self, ids: &mut ChunkIds, chunk: Chunk, compress: bool) -> Result<()> {
         // Runs of zeros keep the cache in `save`.
-        if chunk.len() < LARGE_BLOB || chunk.iter().all(|b| *b == 0) {
-            let (id, _) = self.save(BlobType::Data, chunk, compress)?;
+        let bytes = chunk.bytes();
+        if bytes.len() < LARGE_BLOB || bytes.iter().all(|b| *b == 0) {
+            let (id, _) = self.save(BlobType::Data, chunk.into_bytes(), compress)?;
             ids.ids.push(id);
             return Ok(());
         }
@@ -285,7 +285,7 @@ impl Pipeline {
 
     /// Adds a job to the batch and sends the batch once it is large enough.
     fn queue(&mut self, job: Job) -> Result<()> {
-        self.batch_bytes += job.plaintext.len();
+        self.batch_bytes += job.plaintext.bytes().len();
         self.batch.push(job);
         if self.batch_bytes >= BATCH_BYTES {
             self.send_batch()?;
@@ -331,9 +331,13 @@ impl Pipeline {
         }
     }
 
-    /// Returns the pool that the chunker takes plaintext buffers of large chunks from.
-    pub fn plain_buffers(&self) -> BufferPool {
-        self.plain_buffers.clone()
+    /// Returns the pool that the chunker takes the buffers of large chunks from.
+    pub fn chunk_pool(&self) -> ChunkPool {
+        ChunkPool {
+            buffers: self.chunk_buffers.clone(),
+            from: LARGE_BLOB,
+            head: pack::SEAL_HEAD,
+        }
     }
 
     /// Records blobs that the snapshot references without passing them through
@@ -362,10 +366,8 @@ impl Drop for Pipeline {
 struct Sealer {
     repo: Repository,
     pending: Pending,
-    /// Buffers for sealed blobs of at least [`LARGE_BLOB`] bytes.
+    /// Buffers for blobs of at least [`LARGE_BLOB`] bytes.
     buffers: BufferPool,
-    /// Plaintext buffers, returned once a chunk is sealed.
-    plain: BufferPool,
 }
 
 impl Sealer {
@@ -375,7 +377,7 @@ impl Sealer {
         let id = match job.id {
             JobId::Known(id) => id,
             JobId::Unhashed(hashed, position) => {
-                let id = pack::blob_id(&self.repo.keys, &job.plaintext);
+                let id = pack::blob_id(&self.repo.keys, job.plaintext.bytes());
                 hashed
                     .ids
                     .lock()
@@ -383,33 +385,46 @@ impl Sealer {
                     .push((position, id));
                 hashed.added.notify_one();
                 if !self.pending.claim(&self.repo, id) {
-                    self.plain.put(job.plaintext);
+                    self.buffers.put(job.plaintext.buffer);
                     return None;
                 }
                 id
             }
         };
-        let mut sealed = if job.plaintext.len() >= LARGE_BLOB {
-            self.buffers.take()
+        let raw_length = job.plaintext.bytes().len() as u64;
+        let sealed = if job.plaintext.head == pack::SEAL_HEAD {
+            pack::seal_blob_in_place(
+                &self.repo.keys,
+                job.blob_type,
+                &id,
+                job.plaintext.buffer,
+                job.compress,
+                || self.buffers.take(),
+                |buffer| self.buffers.put(buffer),
+            )
         } else {
-            Vec::new()
+            let mut sealed = if job.plaintext.bytes().len() >= LARGE_BLOB {
+                self.buffers.take()
+            } else {
+                Vec::new()
+            };
+            pack::seal_blob_into(
+                &self.repo.keys,
+                job.blob_type,
+                &id,
+                job.plaintext.bytes(),
+                job.compress,
+                &mut sealed,
+            );
+            self.buffers.put(job.plaintext.buffer);
+            sealed
         };
-        pack::seal_blob_into(
-            &self.repo.keys,
-            job.blob_type,
-            &id,
-            &job.plaintext,
-            job.compress,
-            &mut sealed,
-        );
-        let blob = SealedBlob {
+        Some(SealedBlob {
             blob_type: job.blob_type,
             id,
             sealed,
-            raw_length: job.plaintext.len() as u64,
-        };
-        self.plain.put(job.plaintext);
-        Some(blob)
+            raw_length,
+        })
     }
 }
 
@@ -448,7 +463,7 @@ impl Drop for LocalPacks {
 struct Packer {
     repo: Repository,
     buffers: BufferPool,
-    /// Pool of sealed chunk buffers, returned to the sealing threads.
+    /// Pool of sealed chunk buffers, returned for the next chunks.
     sealed_buffers: BufferPool,
     handle: Handle,
     flush_every_packs: usize,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::file_content::DeferredContent;
-use super::pipeline::{ChunkIds, PackerStats, Pipeline, PipelineLimits, LARGE_BLOB};
+use super::pipeline::{ChunkIds, PackerStats, Pipeline, PipelineLimits};
 use super::sqlite_rows::{DatabasePlan, PendingState};
 use super::{display_path, BackupOptions, BackupProgress, FileProblem, HookPoint, ProblemKind};
 use crate::chunker::Chunker;
@@ -515,8 +515,7 @@ impl Walker {
         )
         .reuse(
             std::mem::take(&mut self.chunk_buffer),
-            self.pipeline.plain_buffers(),
-            LARGE_BLOB,
+            self.pipeline.chunk_pool(),
         );
         let mut content = ChunkIds::default();
         loop {

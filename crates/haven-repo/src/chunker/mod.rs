@@ -22,6 +22,32 @@ pub fn sqlite_page_size(head: &[u8]) -> Option<usize> {
     (size.is_power_of_two() && (512..=65536).contains(&size)).then_some(size)
 }
 
+/// A chunk's bytes, `buffer[head..]`. A chunk from the consumer's pool starts with
+/// `head` bytes left free, where the consumer may put a header without moving the
+/// chunk.
+pub(crate) struct Chunk {
+    pub buffer: Vec<u8>,
+    pub head: usize,
+}
+
+impl Chunk {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buffer[self.head..]
+    }
+
+    /// Returns the bytes in a buffer of their own, moved to its front.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.buffer.drain(..self.head);
+        self.buffer
+    }
+}
+
+impl From<Vec<u8>> for Chunk {
+    fn from(buffer: Vec<u8>) -> Self {
+        Chunk { buffer, head: 0 }
+    }
+}
+
 /// Yields a file's chunks in order.
 pub(crate) enum Chunker<R: Read> {
     ContentDefined(ContentDefined<R>),
@@ -42,13 +68,13 @@ impl<R: Read> Chunker<R> {
     }
 
     /// Reads through `buffer`, an empty buffer kept from an earlier file, and takes
-    /// each chunk of at least `pool_from` bytes from `pool`, which the consumer refills.
-    /// Fresh buffers for every file and chunk cost page faults on every byte.
-    pub fn reuse(mut self, buffer: Vec<u8>, pool: BufferPool, pool_from: usize) -> Self {
+    /// each chunk of at least `pool.from` bytes from `pool.buffers`, which the consumer
+    /// refills. Fresh buffers for every file and chunk cost page faults on every byte.
+    pub fn reuse(mut self, buffer: Vec<u8>, pool: ChunkPool) -> Self {
         if let Chunker::ContentDefined(cdc) = &mut self {
             cdc.buffer = buffer;
             cdc.buffer.clear();
-            cdc.pool = Some((pool, pool_from));
+            cdc.pool = Some(pool);
         }
         self
     }
@@ -62,7 +88,7 @@ impl<R: Read> Chunker<R> {
     }
 
     /// Returns the next chunk, or `None` at end of file.
-    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         match self {
             Chunker::ContentDefined(cdc) => cdc.next_chunk(),
             Chunker::Fixed { source, size, done } => {
@@ -83,10 +109,19 @@ impl<R: Read> Chunker<R> {
                     *done = true;
                     page.truncate(filled);
                 }
-                Ok((!page.is_empty()).then_some(page))
+                Ok((!page.is_empty()).then_some(page.into()))
             }
         }
     }
+}
+
+/// Where a chunker takes the buffers of long chunks from.
+pub(crate) struct ChunkPool {
+    pub buffers: BufferPool,
+    /// Chunks at least this long are taken from `buffers`.
+    pub from: usize,
+    /// Bytes left free before each chunk taken from `buffers`.
+    pub head: usize,
 }
 
 /// FastCDC over a buffer that contains up to two maximum-size chunks.
@@ -111,8 +146,7 @@ pub(crate) struct ContentDefined<R: Read> {
     seed: u64,
     /// Made for the first chunk longer than `min`, so small files do not build it.
     search: Option<CutSearch>,
-    /// The pool that chunks of at least the given length take their buffers from.
-    pool: Option<(BufferPool, usize)>,
+    pool: Option<ChunkPool>,
 }
 
 /// First allocation of a chunker's buffer; it doubles from there as a file needs.
@@ -135,7 +169,7 @@ impl<R: Read> ContentDefined<R> {
         }
     }
 
-    fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+    fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         self.fill()?;
         let available = self.buffer.len() - self.start;
         if available == 0 {
@@ -151,12 +185,16 @@ impl<R: Read> ContentDefined<R> {
                 .cut(window, self.offset + self.start as u64)
         };
         let chunk = match &self.pool {
-            Some((pool, from)) if end >= *from => {
-                let mut chunk = pool.take();
-                chunk.extend_from_slice(&window[..end]);
-                chunk
+            Some(pool) if end >= pool.from => {
+                let mut buffer = pool.buffers.take();
+                buffer.resize(pool.head, 0);
+                buffer.extend_from_slice(&window[..end]);
+                Chunk {
+                    buffer,
+                    head: pool.head,
+                }
             }
-            _ => window[..end].to_vec(),
+            _ => window[..end].to_vec().into(),
         };
         self.start += end;
         Ok(Some(chunk))
@@ -249,7 +287,7 @@ mod tests {
                         Chunker::new(ShortReads { data: &data, step }, &[], &config, seed);
                     let mut chunks = Vec::new();
                     while let Some(chunk) = chunker.next_chunk().unwrap() {
-                        chunks.push(chunk);
+                        chunks.push(chunk.into_bytes());
                     }
                     assert_eq!(
                         chunks, expected,
@@ -261,6 +299,41 @@ mod tests {
     }
 
     #[test]
+    fn pooled_chunks_leave_room_for_a_header() {
+        let data = pseudo_random(200_000, 5);
+        let config = config(64, 4096, 16384);
+        let plain: Vec<Vec<u8>> = {
+            let mut chunker = Chunker::new(data.as_slice(), &[], &config, 9);
+            std::iter::from_fn(|| chunker.next_chunk().unwrap())
+                .map(Chunk::into_bytes)
+                .collect()
+        };
+        let pool = ChunkPool {
+            buffers: BufferPool::new(16384 + 40, 4),
+            from: 4096,
+            head: 25,
+        };
+        let mut chunker = Chunker::new(data.as_slice(), &[], &config, 9).reuse(Vec::new(), pool);
+        let (mut pooled, mut chunks) = (0, Vec::new());
+        while let Some(chunk) = chunker.next_chunk().unwrap() {
+            if chunk.bytes().len() >= 4096 {
+                assert_eq!(chunk.head, 25);
+                assert_eq!(chunk.buffer.capacity(), 16384 + 40, "not from the pool");
+                pooled += 1;
+            } else {
+                assert_eq!(chunk.head, 0);
+            }
+            chunks.push(chunk.into_bytes());
+        }
+        assert!(
+            pooled > 5 && pooled < chunks.len(),
+            "{pooled} of {} pooled",
+            chunks.len()
+        );
+        assert_eq!(chunks, plain);
+    }
+
+    #[test]
     fn sqlite_file_is_cut_into_pages() {
         let mut data = pseudo_random(4096 * 3 + 100, 3);
         data[..16].copy_from_slice(SQLITE_MAGIC);
@@ -268,7 +341,7 @@ mod tests {
         let mut chunker = Chunker::new(data.as_slice(), &data, &config(64, 256, 1024), 0);
         let mut lengths = Vec::new();
         while let Some(chunk) = chunker.next_chunk().unwrap() {
-            lengths.push(chunk.len());
+            lengths.push(chunk.bytes().len());
         }
         assert_eq!(lengths, [4096, 4096, 4096, 100]);
     }
