@@ -1,13 +1,11 @@
 //! Walking the source tree on a blocking thread and turning it into nodes and blobs.
 
-use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -501,12 +499,9 @@ impl Walker {
         head: Vec<u8>,
     ) -> Result<Option<(ChunkIds, u64)>> {
         let compress = !is_compressed_format(&head);
-        let counter = Rc::new(Cell::new(0u64));
-        let source = CountingReader {
-            inner: io::Cursor::new(head.clone()).chain(file),
-            progress: self.progress.clone(),
-            count: counter.clone(),
-        };
+        // Read bytes are counted by chunk: a counting reader in between would have
+        // the standard library zero each read's buffer before it is filled.
+        let source = io::Cursor::new(head.clone()).chain(file);
         let mut chunker = Chunker::new(
             source,
             &head,
@@ -518,9 +513,17 @@ impl Walker {
             self.pipeline.chunk_pool(),
         );
         let mut content = ChunkIds::default();
+        let mut bytes = 0;
         loop {
             match chunker.next_chunk() {
-                Ok(Some(chunk)) => self.pipeline.save_chunk(&mut content, chunk, compress)?,
+                Ok(Some(chunk)) => {
+                    let length = chunk.bytes().len() as u64;
+                    bytes += length;
+                    self.progress
+                        .bytes_read
+                        .fetch_add(length, Ordering::Relaxed);
+                    self.pipeline.save_chunk(&mut content, chunk, compress)?;
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.problem(path, ProblemKind::Unreadable, format!("read failed: {e}"));
@@ -529,7 +532,7 @@ impl Walker {
             }
         }
         self.chunk_buffer = chunker.into_buffer();
-        Ok(Some((content, counter.get())))
+        Ok(Some((content, bytes)))
     }
 }
 
@@ -539,24 +542,6 @@ struct FileRead {
     changed_metadata: Option<Metadata>,
     /// Row increment blob of a database whose chain the node extends.
     increment: Option<ObjectId>,
-}
-
-/// Counts bytes read, for the summary and the progress display.
-pub(crate) struct CountingReader<R> {
-    inner: R,
-    progress: Arc<BackupProgress>,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        self.progress
-            .bytes_read
-            .fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {

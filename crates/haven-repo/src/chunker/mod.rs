@@ -2,11 +2,11 @@
 
 use std::io::{self, Read};
 
+mod content_defined;
 mod gear;
 
-use gear::CutSearch;
+pub(crate) use content_defined::{ChunkPool, ContentDefined};
 
-use crate::buffers::BufferPool;
 use crate::config::RepoConfig;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -72,9 +72,7 @@ impl<R: Read> Chunker<R> {
     /// refills. Fresh buffers for every file and chunk cost page faults on every byte.
     pub fn reuse(mut self, buffer: Vec<u8>, pool: ChunkPool) -> Self {
         if let Chunker::ContentDefined(cdc) = &mut self {
-            cdc.buffer = buffer;
-            cdc.buffer.clear();
-            cdc.pool = Some(pool);
+            cdc.reuse(buffer, pool);
         }
         self
     }
@@ -82,7 +80,7 @@ impl<R: Read> Chunker<R> {
     /// Returns the reading buffer for the next file.
     pub fn into_buffer(self) -> Vec<u8> {
         match self {
-            Chunker::ContentDefined(cdc) => cdc.buffer,
+            Chunker::ContentDefined(cdc) => cdc.into_buffer(),
             Chunker::Fixed { .. } => Vec::new(),
         }
     }
@@ -115,116 +113,12 @@ impl<R: Read> Chunker<R> {
     }
 }
 
-/// Where a chunker takes the buffers of long chunks from.
-pub(crate) struct ChunkPool {
-    pub buffers: BufferPool,
-    /// Chunks at least this long are taken from `buffers`.
-    pub from: usize,
-    /// Bytes left free before each chunk taken from `buffers`.
-    pub head: usize,
-}
-
-/// FastCDC over a buffer that contains up to two maximum-size chunks.
-///
-/// The cut points are those of `fastcdc::v2020::StreamCDC` with the same settings
-/// (see [`gear`]): a cut is searched only once the buffer contains a whole maximum-size
-/// chunk or the rest of the file. `StreamCDC` zeroes a buffer of the maximum chunk size for every file
-/// and shifts it after every chunk; on a folder of small files that memory traffic
-/// took two thirds of a backup's CPU time. Here the buffer grows only as far as the
-/// file needs, and the bytes left over are moved to its front once per refill.
-pub(crate) struct ContentDefined<R: Read> {
-    source: R,
-    buffer: Vec<u8>,
-    /// Offset in `buffer` of the next chunk's first byte.
-    start: usize,
-    /// Stream offset of `buffer[0]`.
-    offset: u64,
-    eof: bool,
-    min: u32,
-    avg: u32,
-    max: u32,
-    seed: u64,
-    /// Made for the first chunk longer than `min`, so small files do not build it.
-    search: Option<CutSearch>,
-    pool: Option<ChunkPool>,
-}
-
-/// First allocation of a chunker's buffer; it doubles from there as a file needs.
-const INITIAL_BUFFER: usize = 64 * 1024;
-
-impl<R: Read> ContentDefined<R> {
-    fn new(source: R, config: &RepoConfig, seed: u64) -> Self {
-        ContentDefined {
-            source,
-            buffer: Vec::new(),
-            start: 0,
-            offset: 0,
-            eof: false,
-            min: config.chunk_min,
-            avg: config.chunk_avg,
-            max: config.chunk_max,
-            seed,
-            search: None,
-            pool: None,
-        }
-    }
-
-    fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
-        self.fill()?;
-        let available = self.buffer.len() - self.start;
-        if available == 0 {
-            return Ok(None);
-        }
-        let window = &self.buffer[self.start..self.start + available.min(self.max as usize)];
-        let end = if window.len() <= self.min as usize {
-            window.len()
-        } else {
-            let (min, avg, seed) = (self.min, self.avg, self.seed);
-            self.search
-                .get_or_insert_with(|| CutSearch::new(min, avg, seed))
-                .cut(window, self.offset + self.start as u64)
-        };
-        let chunk = match &self.pool {
-            Some(pool) if end >= pool.from => {
-                let mut buffer = pool.buffers.take();
-                buffer.resize(pool.head, 0);
-                buffer.extend_from_slice(&window[..end]);
-                Chunk {
-                    buffer,
-                    head: pool.head,
-                }
-            }
-            _ => window[..end].to_vec().into(),
-        };
-        self.start += end;
-        Ok(Some(chunk))
-    }
-
-    /// Reads until the buffer contains a maximum-size chunk past `start` or the file ends.
-    fn fill(&mut self) -> io::Result<()> {
-        let max = self.max as usize;
-        if self.eof || self.buffer.len() - self.start >= max {
-            return Ok(());
-        }
-        self.buffer.drain(..self.start);
-        self.offset += self.start as u64;
-        self.start = 0;
-        if self.buffer.capacity() == 0 {
-            self.buffer.reserve(INITIAL_BUFFER);
-        }
-        let want = (2 * max - self.buffer.len()) as u64;
-        let read = (&mut self.source)
-            .take(want)
-            .read_to_end(&mut self.buffer)?;
-        self.eof = (read as u64) < want;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use fastcdc::v2020::{Normalization, StreamCDC};
+
+    use crate::buffers::BufferPool;
 
     /// Returns at most `step` bytes per read, as a pipe or a slow disk may.
     struct ShortReads<'a> {
