@@ -7,7 +7,7 @@
 //! has 63 bytes of history. [`scan`] hashes four stretches in one loop, which lets
 //! the core overlap them, and keeps the few positions whose hash could make a cut.
 //! [`CutSearch`] then picks the same cut points as FastCDC. On 500 MB of random
-//! bytes with the default sizes, it found them in 0.15 s against `cut_gear`'s
+//! bytes with the default sizes, it found them in 0.13 s against `cut_gear`'s
 //! 0.29 s. It also hashes some bytes that `cut_gear` skips: the first `min` bytes of
 //! a chunk, when they were scanned ahead of the last cut.
 
@@ -15,9 +15,10 @@ use std::collections::VecDeque;
 
 use fastcdc::v2020::{get_gear_with_seed, logarithm2, Normalization, MASKS};
 
-/// Bytes hashed at a time while no cut is found: past a cut, the next chunk's
-/// first `min` bytes are never searched, so scanning far ahead wastes work.
-const STEP: usize = 256 * 1024;
+/// Bytes hashed at a time while no cut is found. Past a cut, the next chunk's
+/// first `min` bytes are never searched, so scanning far ahead wastes work: on
+/// 500 MB of random bytes, steps of 256 KiB took 0.15 s and steps of 64 KiB 0.13 s.
+const STEP: usize = 64 * 1024;
 /// Bytes of history in a gear hash.
 const WINDOW: usize = 64;
 /// Stretches hashed in one loop. Three to eight ran at the same speed on the
