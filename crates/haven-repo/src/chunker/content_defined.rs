@@ -145,3 +145,62 @@ impl<R: Read> ContentDefined<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fastcdc::v2020::{Normalization, StreamCDC};
+
+    use super::*;
+
+    fn pseudo_random(len: usize, mut state: u64) -> Vec<u8> {
+        state |= 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// A stream of `max` bytes fills the first read, so the chunker learns of its
+    /// end only after the last chunk was searched in a window not yet complete.
+    #[test]
+    fn stream_ending_where_read_ends() {
+        let (min, avg, max) = (64, 256, 1024);
+        let config = RepoConfig {
+            version: crate::FORMAT_VERSION,
+            pack_size: 1 << 20,
+            chunk_min: min,
+            chunk_avg: avg,
+            chunk_max: max,
+            created: 0,
+        };
+        let mut mismatches = Vec::new();
+        for seed in 0..3000u64 {
+            let data = pseudo_random(max as usize, seed * 31 + 7);
+            let expected: Vec<usize> = StreamCDC::with_level_and_seed(
+                data.as_slice(),
+                min,
+                avg,
+                max,
+                Normalization::Level1,
+                seed,
+            )
+            .map(|chunk| chunk.unwrap().length)
+            .collect();
+            let mut chunker = ContentDefined::new(data.as_slice(), &config, seed);
+            let mut lengths = Vec::new();
+            while let Some(chunk) = chunker.next_chunk().unwrap() {
+                lengths.push(chunk.bytes().len());
+            }
+            if lengths != expected {
+                mismatches.push(format!(
+                    "seed {seed}: expected {expected:?}, got {lengths:?}"
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+}

@@ -76,16 +76,19 @@ impl CutSearch {
 
     /// Returns the positions that a window of `remaining` bytes has to test.
     fn range(&self, remaining: usize, complete: bool) -> Range {
-        // FastCDC tests positions two at a time from an even offset, and tests the
-        // short-chunk mask only below the (even) average size. A window that is
-        // not complete ends before the chunk can end, so every position in it is
-        // tested, under the mask for its place in a chunk of at least that length.
+        // FastCDC tests positions two at a time from an even offset, so never the
+        // last byte of an odd-length rest, and tests the short-chunk mask only
+        // below the (even) average size. A window that is not complete may still
+        // turn out to be the rest of the stream, so its last byte waits for the next
+        // call when its length is odd. Its other positions get the mask for their
+        // place in a chunk of at least the window's length.
         let first = self.min & !1;
-        let (short_end, end) = if complete {
-            (remaining.min(self.avg) & !1, remaining & !1)
+        let short_end = if complete {
+            remaining.min(self.avg) & !1
         } else {
-            (self.avg & !1, remaining)
+            self.avg & !1
         };
+        let end = remaining & !1;
         Range {
             first,
             short_end,
