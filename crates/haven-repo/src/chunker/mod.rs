@@ -192,6 +192,38 @@ mod tests {
         }
     }
 
+    /// A stream of `max` bytes fills the first read, so the chunker learns of its
+    /// end only after the last chunk was searched in a window not yet complete.
+    #[test]
+    fn stream_ending_where_read_ends() {
+        let (min, avg, max) = (64, 256, 1024);
+        let mut mismatches = Vec::new();
+        for seed in 0..3000u64 {
+            let data = pseudo_random(max as usize, seed * 31 + 7);
+            let expected: Vec<usize> = StreamCDC::with_level_and_seed(
+                data.as_slice(),
+                min,
+                avg,
+                max,
+                Normalization::Level1,
+                seed,
+            )
+            .map(|chunk| chunk.unwrap().length)
+            .collect();
+            let mut chunker = Chunker::new(data.as_slice(), &[], &config(min, avg, max), seed);
+            let mut lengths = Vec::new();
+            while let Some(chunk) = chunker.next_chunk().unwrap() {
+                lengths.push(chunk.bytes().len());
+            }
+            if lengths != expected {
+                mismatches.push(format!(
+                    "seed {seed}: expected {expected:?}, got {lengths:?}"
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+
     #[test]
     fn pooled_chunks_leave_room_for_a_header() {
         let data = pseudo_random(200_000, 5);
