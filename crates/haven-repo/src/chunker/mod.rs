@@ -157,6 +157,13 @@ mod tests {
         }
     }
 
+    /// Returns the chunks that `StreamCDC` cuts `data` into.
+    fn stream_cdc(data: &[u8], (min, avg, max): (u32, u32, u32), seed: u64) -> Vec<Vec<u8>> {
+        StreamCDC::with_level_and_seed(data, min, avg, max, Normalization::Level1, seed)
+            .map(|chunk| chunk.unwrap().data)
+            .collect()
+    }
+
     #[test]
     fn cuts_where_stream_cdc_cuts() {
         let sizes = [(64, 256, 1024), (256, 1024, 4096), (4096, 16384, 65536)];
@@ -166,16 +173,7 @@ mod tests {
             for (i, &length) in lengths.iter().enumerate() {
                 let data = pseudo_random(length, 0x9E37_79B9_7F4A_7C15 + i as u64);
                 let seed = i as u64 * 7;
-                let expected: Vec<Vec<u8>> = StreamCDC::with_level_and_seed(
-                    data.as_slice(),
-                    min,
-                    avg,
-                    max,
-                    Normalization::Level1,
-                    seed,
-                )
-                .map(|chunk| chunk.unwrap().data)
-                .collect();
+                let expected = stream_cdc(&data, (min, avg, max), seed);
                 for step in [1 << 30, 4093, 17] {
                     let mut chunker =
                         Chunker::new(ShortReads { data: &data, step }, &[], &config, seed);
@@ -200,16 +198,10 @@ mod tests {
         let mut mismatches = Vec::new();
         for seed in 0..3000u64 {
             let data = pseudo_random(max as usize, seed * 31 + 7);
-            let expected: Vec<usize> = StreamCDC::with_level_and_seed(
-                data.as_slice(),
-                min,
-                avg,
-                max,
-                Normalization::Level1,
-                seed,
-            )
-            .map(|chunk| chunk.unwrap().length)
-            .collect();
+            let expected: Vec<usize> = stream_cdc(&data, (min, avg, max), seed)
+                .iter()
+                .map(Vec::len)
+                .collect();
             let mut chunker = Chunker::new(data.as_slice(), &[], &config(min, avg, max), seed);
             let mut lengths = Vec::new();
             while let Some(chunk) = chunker.next_chunk().unwrap() {
