@@ -27,10 +27,11 @@ use crate::index::{self, IndexFile, IndexedPack};
 use crate::pack::{self, BlobType, PackBuilder};
 use crate::Repository;
 
-/// Batches queued between threads. A batch of media is often one 1 to 4 MiB chunk,
-/// each held in a plaintext and a sealed buffer. With one batch in place of two,
-/// the first backup of the 1 GB benchmark folder peaked at 111 to 129 MiB resident
-/// (median 121) against 112 to 133 MiB (median 126), in the same time.
+/// Batches queued between threads. A batch of media is often one 1 to 4 MiB chunk.
+/// With one batch in place of two, when each chunk still took a plaintext and a
+/// sealed buffer, the first backup of the 1 GB benchmark folder peaked at 111 to
+/// 129 MiB resident (median 121) against 112 to 133 MiB (median 126), in the same
+/// time. Two or three batches did not make the backup of random data faster.
 const CHANNEL_DEPTH: usize = 1;
 /// Chunks at least this long are sealed into reused buffers. With a new buffer for
 /// each, every chunk of a media file cost fresh pages from the kernel.
