@@ -73,13 +73,13 @@ pub fn encode(data: &[u8], try_compress: bool) -> Vec<u8> {
 
 /// Appends the compression byte and the stored form of `data` to `out`.
 pub fn encode_into(data: &[u8], try_compress: bool, out: &mut Vec<u8>) {
-    if encode_compressed(data, try_compress, || std::mem::take(out))
-        .map(|full| *out = full)
-        .is_none()
-    {
-        out.reserve(data.len() + 1);
-        out.push(STORED);
-        out.extend_from_slice(data);
+    match encode_compressed(data, try_compress, || std::mem::take(out)) {
+        Some(compressed) => *out = compressed,
+        None => {
+            out.reserve(data.len() + 1);
+            out.push(STORED);
+            out.extend_from_slice(data);
+        }
     }
 }
 

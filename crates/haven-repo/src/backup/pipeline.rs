@@ -28,10 +28,10 @@ use crate::pack::{self, BlobType, PackBuilder};
 use crate::Repository;
 
 /// Batches queued between threads. A batch of media is often one 1 to 4 MiB chunk.
-/// With one batch in place of two, when each chunk still took a plaintext and a
-/// sealed buffer, the first backup of the 1 GB benchmark folder peaked at 111 to
-/// 129 MiB resident (median 121) against 112 to 133 MiB (median 126), in the same
-/// time. Two or three batches did not make the backup of random data faster.
+/// Each chunk then took a plaintext and a sealed buffer. With one batch in place of
+/// two, the first backup of the 1 GB benchmark folder peaked at 111 to 129 MiB
+/// resident (median 121) against 112 to 133 MiB (median 126), in the same time.
+/// Two or three batches did not make the backup of random data faster.
 const CHANNEL_DEPTH: usize = 1;
 /// Chunks at least this long are sealed into reused buffers. With a new buffer for
 /// each, every chunk of a media file cost fresh pages from the kernel.
@@ -143,11 +143,12 @@ impl Pipeline {
         let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(CHANNEL_DEPTH);
         let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Vec<SealedBlob>>(CHANNEL_DEPTH);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        // Buffers for chunks of at least LARGE_BLOB bytes, which the chunker fills
-        // after room for the sealed blob's header, the sealing threads seal in place
-        // (or compress into a second buffer), and the packer returns once it has
-        // copied them into a pack. Up to one per worker, per queued batch and in the
-        // packer are in use at once, and a second one for a compressed chunk.
+        // Buffers for chunks of at least LARGE_BLOB bytes. The chunker fills each one
+        // after room for the sealed blob's header, and a sealing thread seals it in
+        // place or compresses it into a second buffer. The packer returns the buffer
+        // once it has copied it into a pack. Up to one per worker, per queued batch
+        // and in the packer are in use at once, and a second one for a compressed
+        // chunk.
         let capacity = repo.config.chunk_max as usize + 1 + haven_crypto::AEAD_OVERHEAD;
         let in_flight = workers.max(1) + 2 * CHANNEL_DEPTH + 2;
         let chunk_buffers = BufferPool::new(capacity, 2 * in_flight);

@@ -207,7 +207,7 @@ fn scan(bytes: &[u8], from: usize, gear: &[u64; 256], mask: u64, found: &mut Vec
     scan_one(bytes, from + LANES * lane_len, gear, mask, found);
 }
 
-/// Does what [`scan`] does, one byte at a time.
+/// Scans as [`scan`] does, one byte at a time.
 fn scan_one(
     bytes: &[u8],
     from: usize,

@@ -23,8 +23,7 @@ pub fn sqlite_page_size(head: &[u8]) -> Option<usize> {
 }
 
 /// A chunk's bytes, `buffer[head..]`. A chunk from the consumer's pool starts with
-/// `head` bytes left free, where the consumer may put a header without moving the
-/// chunk.
+/// `head` free bytes, so the consumer can put a header there without moving it.
 pub(crate) struct Chunk {
     pub buffer: Vec<u8>,
     pub head: usize,
