@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::backend::{clear_direct, set_direct, ALIGN};
@@ -36,18 +37,101 @@ impl Piece {
     }
 }
 
-/// A piece to write at `offset` of `file`.
-struct Job {
-    file: File,
-    offset: u64,
+/// The first failed write of one file, set by the write thread.
+type Failure = Arc<Mutex<Option<io::Error>>>;
+
+/// A callback that the write thread runs once a file's writes are done, with their
+/// outcome: the first failed write, if any.
+pub(crate) type Then = Box<dyn FnOnce(&File, io::Result<()>) + Send>;
+
+enum Job {
+    /// Write the piece at `offset` of `file`.
+    Write {
+        file: File,
+        offset: u64,
+        piece: Piece,
+        failure: Failure,
+    },
+    /// Write the staged tail of `file`, then run `then`.
+    Finish {
+        file: File,
+        tail: Option<Tail>,
+        failure: Failure,
+        then: Then,
+    },
+}
+
+/// The last piece of a file: `staged` bytes to write at `start`.
+struct Tail {
+    start: u64,
     piece: Piece,
+    staged: usize,
+}
+
+impl Tail {
+    /// Writes the aligned front directly and the rest through the cache.
+    fn write(&mut self, file: &File) -> io::Result<()> {
+        let bytes = self.piece.bytes();
+        let aligned = self.staged / ALIGN * ALIGN;
+        let front = if aligned > 0 {
+            file.write_all_at(&bytes[..aligned], self.start)
+        } else {
+            Ok(())
+        };
+        let tail = clear_direct(file).and_then(|()| {
+            if aligned < self.staged {
+                file.write_all_at(&bytes[aligned..self.staged], self.start + aligned as u64)
+            } else {
+                Ok(())
+            }
+        });
+        front.and(tail)
+    }
+}
+
+/// Runs on the write thread: writes each job's bytes in the order they came, and
+/// returns every piece on `finished`.
+fn write_jobs(queued: Receiver<Job>, finished: Sender<Piece>) {
+    for job in queued {
+        let piece = match job {
+            Job::Write {
+                file,
+                offset,
+                mut piece,
+                failure,
+            } => {
+                if let Err(e) = file.write_all_at(piece.bytes(), offset) {
+                    failure.lock().expect("failure lock").get_or_insert(e);
+                }
+                Some(piece)
+            }
+            Job::Finish {
+                file,
+                mut tail,
+                failure,
+                then,
+            } => {
+                let written = failed(&failure).and_then(|()| match &mut tail {
+                    Some(tail) => tail.write(&file),
+                    None => Ok(()),
+                });
+                then(&file, written);
+                tail.map(|tail| tail.piece)
+            }
+        };
+        if let Some(piece) = piece {
+            if finished.send(piece).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// The thread that writes staged pieces, and the pieces it does not hold. Kept from
 /// one file to the next, so that the pieces' pages are touched once.
 pub(crate) struct DirectWrites {
     jobs: Option<Sender<Job>>,
-    done: Receiver<(Piece, io::Result<()>)>,
+    done: Receiver<Piece>,
     free: Vec<Piece>,
     in_flight: usize,
     thread: Option<JoinHandle<()>>,
@@ -59,14 +143,7 @@ impl DirectWrites {
         let (finished, done) = channel();
         let thread = std::thread::Builder::new()
             .name("haven-direct-write".into())
-            .spawn(move || {
-                for mut job in queued {
-                    let result = job.file.write_all_at(job.piece.bytes(), job.offset);
-                    if finished.send((job.piece, result)).is_err() {
-                        break;
-                    }
-                }
-            })?;
+            .spawn(move || write_jobs(queued, finished))?;
         Ok(Self {
             jobs: Some(jobs),
             done,
@@ -88,38 +165,30 @@ impl DirectWrites {
         Ok(self.free.pop().expect("a finished write returns its piece"))
     }
 
-    fn submit(&mut self, file: &File, offset: u64, piece: Piece) -> io::Result<()> {
-        let job = Job {
-            file: file.try_clone()?,
-            offset,
-            piece,
-        };
+    fn send(&mut self, job: Job, holds_piece: bool) -> io::Result<()> {
         let jobs = self.jobs.as_ref().expect("the writer runs until drop");
         jobs.send(job).map_err(|_| stopped())?;
-        self.in_flight += 1;
+        self.in_flight += usize::from(holds_piece);
         Ok(())
     }
 
-    /// Waits for every write in flight, and returns the first error among them.
+    /// Waits for every write in flight.
     fn wait_all(&mut self) -> io::Result<()> {
-        let mut first = Ok(());
         while self.in_flight > 0 {
-            if let Err(e) = self.wait_one() {
-                first = first.and(Err(e));
-            }
+            self.wait_one()?;
         }
-        first
+        Ok(())
     }
 
     fn wait_one(&mut self) -> io::Result<()> {
-        let Ok((piece, result)) = self.done.recv() else {
+        let Ok(piece) = self.done.recv() else {
             // The thread is gone, and with it every write in flight.
             self.in_flight = 0;
             return Err(stopped());
         };
         self.in_flight -= 1;
         self.free.push(piece);
-        result
+        Ok(())
     }
 }
 
@@ -129,6 +198,14 @@ impl Drop for DirectWrites {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Returns the first failed write stored in `failure`.
+fn failed(failure: &Failure) -> io::Result<()> {
+    match failure.lock().expect("failure lock").take() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -143,6 +220,7 @@ pub(crate) struct DirectStream {
     piece: Option<Piece>,
     start: u64,
     staged: usize,
+    failure: Failure,
 }
 
 impl DirectStream {
@@ -152,6 +230,7 @@ impl DirectStream {
             piece: None,
             start: 0,
             staged: 0,
+            failure: Failure::default(),
         }
     }
 
@@ -163,8 +242,7 @@ impl DirectStream {
         }
         Ok(Self {
             piece: Some(writes.take()?),
-            start: 0,
-            staged: 0,
+            ..Self::buffered()
         })
     }
 
@@ -189,8 +267,15 @@ impl DirectStream {
             self.staged += copied;
             data = &data[copied..];
             if self.staged == PIECE {
+                failed(&self.failure)?;
                 let full = std::mem::replace(piece, writes.take()?);
-                writes.submit(file, self.start, full)?;
+                let job = Job::Write {
+                    file: file.try_clone()?,
+                    offset: self.start,
+                    piece: full,
+                    failure: self.failure.clone(),
+                };
+                writes.send(job, true)?;
                 self.start += PIECE as u64;
                 self.staged = 0;
             }
@@ -201,30 +286,47 @@ impl DirectStream {
     /// Waits for the pieces in flight, then writes what is staged: its aligned front
     /// directly, the rest through the cache. Writes after it go through the cache.
     pub(crate) fn end(&mut self, file: &File, writes: &mut DirectWrites) -> io::Result<()> {
-        let Some(mut piece) = self.piece.take() else {
+        let Some(piece) = self.piece.take() else {
             return Ok(());
         };
-        let (start, staged) = (self.start, self.staged);
-        let written = writes.wait_all();
-        let bytes = piece.bytes();
-        let aligned = staged / ALIGN * ALIGN;
-        let front = match written {
-            Ok(()) if aligned > 0 => file.write_all_at(&bytes[..aligned], start),
-            other => other,
+        let waited = writes.wait_all();
+        let mut tail = Tail {
+            start: self.start,
+            piece,
+            staged: self.staged,
         };
-        let tail = clear_direct(file).and_then(|()| {
-            if aligned < staged {
-                file.write_all_at(&bytes[aligned..staged], start + aligned as u64)
-            } else {
-                Ok(())
-            }
-        });
-        writes.free.push(piece);
-        front.and(tail)
+        let written = waited
+            .and_then(|()| failed(&self.failure))
+            .and_then(|()| tail.write(file));
+        writes.free.push(tail.piece);
+        written
     }
 
-    /// Waits for the pieces in flight after a failed write, so that none of them
-    /// reports into the next file.
+    /// Hands the rest of the file to the write thread, which writes it after the
+    /// pieces before it, then runs `then` on the file.
+    pub(crate) fn finish(
+        mut self,
+        file: &File,
+        writes: &mut DirectWrites,
+        then: Then,
+    ) -> io::Result<()> {
+        let tail = self.piece.take().map(|piece| Tail {
+            start: self.start,
+            piece,
+            staged: self.staged,
+        });
+        let holds_piece = tail.is_some();
+        let job = Job::Finish {
+            file: file.try_clone()?,
+            tail,
+            failure: self.failure.clone(),
+            then,
+        };
+        writes.send(job, holds_piece)
+    }
+
+    /// Waits for the pieces in flight after a failed write, so that none is written
+    /// after the caller removes the file.
     pub(crate) fn abandon(&mut self, writes: &mut DirectWrites) {
         if let Some(piece) = self.piece.take() {
             let _ = writes.wait_all();
@@ -355,5 +457,38 @@ mod tests {
         );
         drop(writer);
         assert_eq!(writes.in_flight, 0);
+    }
+
+    /// A file finished on the write thread: `then` runs after the file's last
+    /// write and receives the first failed write.
+    #[test]
+    fn finish_runs_after_the_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        let mut writes = DirectWrites::start().unwrap();
+        let data = pattern(2 * PIECE + 4321, 3);
+        for writable in [true, false] {
+            std::fs::write(&path, b"").unwrap();
+            let file = File::options()
+                .write(writable)
+                .read(true)
+                .open(&path)
+                .unwrap();
+            let mut stream = DirectStream::direct(&file, &mut writes).unwrap();
+            stream.write_at(&file, &mut writes, &data, 0).unwrap();
+            let (report, outcome) = channel();
+            let then: Then = Box::new(move |file: &File, written: io::Result<()>| {
+                let len = file.metadata().unwrap().len();
+                report.send((written.is_ok(), len)).unwrap();
+            });
+            stream.finish(&file, &mut writes, then).unwrap();
+            let (ok, len) = outcome.recv().unwrap();
+            assert_eq!(ok, writable);
+            if writable {
+                assert_eq!(len, data.len() as u64);
+                assert!(std::fs::read(&path).unwrap() == data, "bytes differ");
+            }
+        }
+        drop(writes);
     }
 }

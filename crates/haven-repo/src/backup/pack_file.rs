@@ -6,16 +6,18 @@
 //! the 1 GB benchmark folder. Into a local folder, the packer instead writes each
 //! blob into a temporary file as it arrives, around the page cache (see
 //! [`crate::direct_writer`]), and hashes the bytes on the way. Once the header is
-//! written and the file synced, the file is renamed to its id. A killed backup leaves
-//! the temporary file under `.tmp/`, never a partial pack under a pack's name.
+//! written, the write thread syncs the file and renames it to its id, while the
+//! packer goes on with the next pack. A killed backup leaves the temporary file
+//! under `.tmp/`, never a partial pack under a pack's name.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, TryRecvError};
 
 use crate::backend::temp_name;
-use crate::direct_writer::{DirectStream, DirectWrites};
+use crate::direct_writer::{DirectStream, DirectWrites, Then};
 use crate::id::ObjectId;
 use crate::index::IndexedPack;
 use crate::keys::KeySet;
@@ -88,33 +90,47 @@ impl PackFile {
         &self.temp
     }
 
-    /// Writes the header, syncs the file and renames it to the pack's id under
-    /// `root`. Returns the pack as the index lists it, or the error with the path
-    /// it concerns.
+    /// Writes the header and hands the pack to the write thread, which syncs the
+    /// file and renames it to the pack's id under `root` after the pack's other
+    /// writes. Returns the error with the path it concerns.
     pub fn finish(
         mut self,
         writes: &mut DirectWrites,
         keys: &KeySet,
         root: &Path,
-    ) -> Result<IndexedPack, (PathBuf, io::Error)> {
+    ) -> Result<ClosingPack, (PathBuf, io::Error)> {
         let trailer = pack::pack_trailer(keys, &self.entries);
-        let written = self
-            .append(writes, &trailer)
-            .and_then(|()| self.stream.end(&self.file, writes))
-            .and_then(|()| self.file.sync_all());
-        written.map_err(|e| (self.temp.clone(), e))?;
+        self.append(writes, &trailer)
+            .map_err(|e| (self.temp.clone(), e))?;
         let id = ObjectId(*self.hasher.finalize().as_bytes());
         let target = root.join(pack::pack_path(&id));
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| (target.clone(), e))?;
-        }
-        std::fs::rename(&self.temp, &target).map_err(|e| (target.clone(), e))?;
-        // Renamed: nothing left to remove on drop.
-        self.temp = PathBuf::new();
-        Ok(IndexedPack {
-            id,
-            size: self.len,
-            blobs: std::mem::take(&mut self.entries),
+        let (report, outcome) = channel();
+        let temp = self.temp.clone();
+        let then: Then = Box::new(move |file: &File, written: io::Result<()>| {
+            let result = written
+                .and_then(|()| file.sync_all())
+                .map_err(|e| (temp.clone(), e))
+                .and_then(|()| rename_to(&temp, &target).map_err(|e| (target, e)));
+            if result.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            let _ = report.send(result);
+        });
+        let stream = std::mem::replace(&mut self.stream, DirectStream::buffered());
+        stream
+            .finish(&self.file, writes, then)
+            .map_err(|e| (self.temp.clone(), e))?;
+        // The write thread renames or removes it now.
+        let temp = std::mem::take(&mut self.temp);
+        Ok(ClosingPack {
+            pack: IndexedPack {
+                id,
+                size: self.len,
+                blobs: std::mem::take(&mut self.entries),
+            },
+            temp,
+            outcome,
+            result: None,
         })
     }
 
@@ -129,6 +145,56 @@ impl PackFile {
         self.len += bytes.len() as u64;
         Ok(())
     }
+}
+
+/// A pack that the write thread is syncing and renaming to its id.
+pub(crate) struct ClosingPack {
+    pack: IndexedPack,
+    temp: PathBuf,
+    outcome: Receiver<Outcome>,
+    result: Option<Outcome>,
+}
+
+/// A closed pack's outcome: the error with the path it concerns.
+type Outcome = Result<(), (PathBuf, io::Error)>;
+
+/// Renames the finished file at `temp` to `target`, creating the target's folder.
+fn rename_to(temp: &Path, target: &Path) -> io::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(temp, target)
+}
+
+impl ClosingPack {
+    /// Returns whether the write thread is done with the pack.
+    pub fn is_done(&mut self) -> bool {
+        if self.result.is_none() {
+            self.result = match self.outcome.try_recv() {
+                Ok(result) => Some(result),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => Some(Err((self.temp.clone(), stopped()))),
+            };
+        }
+        true
+    }
+
+    /// Waits until the pack is under its id, and returns it as the index lists it,
+    /// or the error with the path it concerns.
+    pub fn wait(self) -> Result<IndexedPack, (PathBuf, io::Error)> {
+        let result = match self.result {
+            Some(result) => result,
+            None => self
+                .outcome
+                .recv()
+                .unwrap_or_else(|_| Err((self.temp, stopped()))),
+        };
+        result.map(|()| self.pack)
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the direct write thread stopped before the pack was synced")
 }
 
 impl Drop for PackFile {
@@ -170,7 +236,11 @@ mod tests {
             built.add(BlobType::Data, id, &sealed, 99);
         }
         let blobs_end = built.len() as usize;
-        let streamed = file.finish(&mut writes, &keys, root.path()).unwrap();
+        let streamed = file
+            .finish(&mut writes, &keys, root.path())
+            .unwrap()
+            .wait()
+            .unwrap();
         let built = built.finish(&keys);
         assert_eq!(streamed.blobs, built.entries);
         let written = std::fs::read(root.path().join(pack::pack_path(&streamed.id))).unwrap();

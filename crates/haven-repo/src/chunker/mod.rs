@@ -50,15 +50,23 @@ impl From<Vec<u8>> for Chunk {
 /// Yields a file's chunks in order.
 pub(crate) enum Chunker<R: Read> {
     ContentDefined(ContentDefined<R>),
-    Fixed { source: R, size: usize, done: bool },
+    Fixed {
+        source: io::BufReader<R>,
+        size: usize,
+        done: bool,
+    },
 }
+
+/// Bytes read at once from a database cut into pages. Reading page by page took a
+/// system call per 4 KiB page.
+const FIXED_READ: usize = 256 * 1024;
 
 impl<R: Read> Chunker<R> {
     /// Chooses fixed pages when `head` (the first bytes of the file) is a SQLite header.
     pub fn new(source: R, head: &[u8], config: &RepoConfig, seed: u64) -> Self {
         match sqlite_page_size(head) {
             Some(size) => Chunker::Fixed {
-                source,
+                source: io::BufReader::with_capacity(FIXED_READ, source),
                 size,
                 done: false,
             },

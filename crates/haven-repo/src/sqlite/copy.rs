@@ -217,7 +217,9 @@ fn view_snapshot(
             header.page_size
         )));
     }
-    let mut reader = snapshot.pages()?;
+    let mut reader = snapshot
+        .pages()
+        .map_err(|e| CopyError::Unusable(e.to_string()))?;
     let mut head = vec![0u8; HEADER_LEN];
     reader
         .read_exact(&mut head)
@@ -227,7 +229,7 @@ fn view_snapshot(
     Ok(DatabaseView {
         check: Some(spawn_check(source.clone())),
         source,
-        reader: Box::new(reader),
+        reader,
         head,
         len,
         checked: None,

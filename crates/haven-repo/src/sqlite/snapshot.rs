@@ -13,6 +13,7 @@
 //!   the log that writers add to meanwhile.
 
 use std::ffi::CStr;
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -278,7 +279,24 @@ impl WalSnapshot {
     }
 
     /// Reads the snapshot's pages in order, as the bytes of a database file.
-    pub fn pages(&self) -> rusqlite::Result<PageReader> {
+    pub fn pages(&self) -> io::Result<Box<dyn Read + Send>> {
+        if self.snapshot.is_none() {
+            // The file alone is the snapshot, and the anchor's read lock 0 keeps
+            // checkpoints from writing to it, so its bytes are the pages. Reading
+            // them through `sqlite_dbpage` cost a query per page.
+            let file = File::open(&self.path)?;
+            return Ok(Box::new(FilePages {
+                file,
+                left: self.len(),
+            }));
+        }
+        let reader = self
+            .page_reader()
+            .map_err(|e| io::Error::other(format!("cannot read the pages: {e}")))?;
+        Ok(Box::new(reader))
+    }
+
+    fn page_reader(&self) -> rusqlite::Result<PageReader> {
         let conn = self.connect()?;
         let count: u32 = conn.query_row("PRAGMA page_count", [], |row| row.get(0))?;
         if count != self.page_count {
@@ -301,8 +319,37 @@ impl WalSnapshot {
     }
 }
 
+/// The pages of a snapshot that is the database file alone: its first `left` bytes.
+struct FilePages {
+    file: File,
+    left: u64,
+}
+
+impl Read for FilePages {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..room])?;
+        if n == 0 && room > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the database file ends {} bytes before its last page",
+                    self.left
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// The pages of a snapshot through `sqlite_dbpage`, one page at a time.
-pub(crate) struct PageReader {
+struct PageReader {
     conn: Connection,
     /// The next page number to load.
     next: u32,
@@ -489,6 +536,30 @@ mod tests {
         write_and_checkpoint(&writer);
         let file_alone = open_immutable(&path).unwrap();
         assert_eq!(count(&file_alone), 1300);
+    }
+
+    #[test]
+    fn truncated_file_is_a_read_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = wal_database(dir.path(), 300);
+        drop(writer);
+        let snapshot = take(&path);
+        assert!(snapshot.snapshot.is_none(), "the log is empty");
+        // Damage from outside SQLite, which no lock keeps out.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(snapshot.len() - 1000).unwrap();
+        let mut bytes = Vec::new();
+        let error = snapshot
+            .pages()
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("ends 1000 bytes before its last page"),
+            "{error}"
+        );
     }
 
     #[test]
