@@ -325,8 +325,8 @@ impl DirectStream {
         writes.send(job, holds_piece)
     }
 
-    /// Waits for the pieces in flight after a failed write, so that none is written
-    /// after the caller removes the file.
+    /// Waits for the pieces in flight after a failed write, and takes back the
+    /// staged piece for the next file.
     pub(crate) fn abandon(&mut self, writes: &mut DirectWrites) {
         if let Some(piece) = self.piece.take() {
             let _ = writes.wait_all();

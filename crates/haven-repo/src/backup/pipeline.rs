@@ -566,8 +566,11 @@ impl Packer {
     }
 
     fn maybe_flush_index(&mut self) -> Result<()> {
+        self.settle_files(false)?;
+        let closing = self.local.as_ref().is_some_and(|l| !l.closing.is_empty());
+        let waiting = !self.unindexed.is_empty() || closing;
         if self.unindexed.len() >= self.flush_every_packs
-            || (!self.unindexed.is_empty() && self.last_flush.elapsed() >= INDEX_FLUSH_INTERVAL)
+            || (waiting && self.last_flush.elapsed() >= INDEX_FLUSH_INTERVAL)
         {
             self.flush_index()?;
         }

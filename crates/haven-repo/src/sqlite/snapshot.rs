@@ -15,9 +15,10 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{ffi, Connection, OpenFlags};
 
@@ -46,6 +47,10 @@ pub(crate) struct WalSnapshot {
     readers: Mutex<Vec<Connection>>,
     page_size: u32,
     page_count: u32,
+    /// The database file, read for the pages when the log was empty. Declared after
+    /// the connections, so it closes after them: closing any descriptor of a file
+    /// drops every POSIX lock the process holds on it, the anchor's among them.
+    file: Option<Arc<File>>,
 }
 
 /// An `sqlite3_snapshot`, freed on drop. It is a copy of the log's header and names no
@@ -216,7 +221,15 @@ impl WalSnapshot {
         let handle = snapshot_of(&anchor, path)?;
         let page_size: u32 = anchor.query_row("PRAGMA page_size", [], |row| row.get(0))?;
         let page_count: u32 = anchor.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+        // Opened while the anchor's read transaction is open.
+        let file = match handle {
+            Some(_) => None,
+            None => Some(Arc::new(File::open(path).map_err(|e| {
+                SnapshotError::CopyInstead(format!("cannot open the database file: {e}"))
+            })?)),
+        };
         let mut wal = Self {
+            file,
             path: path.to_path_buf(),
             _anchor: Mutex::new(anchor),
             snapshot: handle,
@@ -280,13 +293,13 @@ impl WalSnapshot {
 
     /// Reads the snapshot's pages in order, as the bytes of a database file.
     pub fn pages(&self) -> io::Result<Box<dyn Read + Send>> {
-        if self.snapshot.is_none() {
+        if let Some(file) = &self.file {
             // The file alone is the snapshot, and the anchor's read lock 0 keeps
             // checkpoints from writing to it, so its bytes are the pages. Reading
             // them through `sqlite_dbpage` cost a query per page.
-            let file = File::open(&self.path)?;
             return Ok(Box::new(FilePages {
-                file,
+                file: file.clone(),
+                offset: 0,
                 left: self.len(),
             }));
         }
@@ -321,7 +334,8 @@ impl WalSnapshot {
 
 /// The pages of a snapshot that is the database file alone: its first `left` bytes.
 struct FilePages {
-    file: File,
+    file: Arc<File>,
+    offset: u64,
     left: u64,
 }
 
@@ -333,7 +347,7 @@ impl Read for FilePages {
         let room = buf
             .len()
             .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut buf[..room])?;
+        let n = self.file.read_at(&mut buf[..room], self.offset)?;
         if n == 0 && room > 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -343,6 +357,7 @@ impl Read for FilePages {
                 ),
             ));
         }
+        self.offset += n as u64;
         self.left -= n as u64;
         Ok(n)
     }
