@@ -45,20 +45,30 @@ type Failure = Arc<Mutex<Option<io::Error>>>;
 pub(crate) type Then = Box<dyn FnOnce(&File, io::Result<()>) + Send>;
 
 enum Job {
-    /// Write the piece at `offset` of `file`.
+    /// A write of the piece at `offset` of `file`.
     Write {
         file: File,
         offset: u64,
         piece: Piece,
         failure: Failure,
     },
-    /// Write the staged tail of `file`, then run `then`.
+    /// The end of `file`: the write of its staged tail, then `then`.
     Finish {
         file: File,
         tail: Option<Tail>,
         failure: Failure,
         then: Then,
     },
+}
+
+impl Job {
+    /// Returns whether the job carries a piece, which the write thread sends back.
+    fn holds_piece(&self) -> bool {
+        match self {
+            Job::Write { .. } => true,
+            Job::Finish { tail, .. } => tail.is_some(),
+        }
+    }
 }
 
 /// The last piece of a file: `staged` bytes to write at `start`.
@@ -165,7 +175,8 @@ impl DirectWrites {
         Ok(self.free.pop().expect("a finished write returns its piece"))
     }
 
-    fn send(&mut self, job: Job, holds_piece: bool) -> io::Result<()> {
+    fn send(&mut self, job: Job) -> io::Result<()> {
+        let holds_piece = job.holds_piece();
         let jobs = self.jobs.as_ref().expect("the writer runs until drop");
         jobs.send(job).map_err(|_| stopped())?;
         self.in_flight += usize::from(holds_piece);
@@ -275,7 +286,7 @@ impl DirectStream {
                     piece: full,
                     failure: self.failure.clone(),
                 };
-                writes.send(job, true)?;
+                writes.send(job)?;
                 self.start += PIECE as u64;
                 self.staged = 0;
             }
@@ -315,14 +326,13 @@ impl DirectStream {
             piece,
             staged: self.staged,
         });
-        let holds_piece = tail.is_some();
         let job = Job::Finish {
             file: file.try_clone()?,
             tail,
             failure: self.failure.clone(),
             then,
         };
-        writes.send(job, holds_piece)
+        writes.send(job)
     }
 
     /// Waits for the pieces in flight after a failed write, and takes back the

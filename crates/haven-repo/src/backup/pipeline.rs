@@ -567,7 +567,10 @@ impl Packer {
 
     fn maybe_flush_index(&mut self) -> Result<()> {
         self.settle_files(false)?;
-        let closing = self.local.as_ref().is_some_and(|l| !l.closing.is_empty());
+        let closing = self
+            .local
+            .as_ref()
+            .is_some_and(|local| !local.closing.is_empty());
         let waiting = !self.unindexed.is_empty() || closing;
         if self.unindexed.len() >= self.flush_every_packs
             || (waiting && self.last_flush.elapsed() >= INDEX_FLUSH_INTERVAL)
@@ -619,8 +622,8 @@ impl Packer {
     }
 
     /// Queues for the next index the packs that the write thread has synced and
-    /// renamed, oldest first; with `wait`, waits for all of them. On the packer
-    /// thread, each pack's sync took up to 14 ms, and the backup threads idled.
+    /// renamed, oldest first. With `wait`, waits for all of them. The syncs run on
+    /// the write thread because one took up to 14 ms on the packer thread.
     fn settle_files(&mut self, wait: bool) -> Result<()> {
         loop {
             let Some(local) = self.local.as_mut() else {

@@ -47,9 +47,8 @@ pub(crate) struct WalSnapshot {
     readers: Mutex<Vec<Connection>>,
     page_size: u32,
     page_count: u32,
-    /// The database file, read for the pages when the log was empty. Declared after
-    /// the connections, so it closes after them: closing any descriptor of a file
-    /// drops every POSIX lock the process holds on it, the anchor's among them.
+    /// The database file when the log was empty, read for the pages. It comes last so
+    /// it closes after the anchor, because closing it drops the process's POSIX locks.
     file: Option<Arc<File>>,
 }
 
@@ -238,7 +237,9 @@ impl WalSnapshot {
             page_count,
         };
 
-        let readers = (0..READERS)
+        // The page reader of a file alone reads the file, not a connection.
+        let opened = READERS - usize::from(wal.file.is_some());
+        let readers = (0..opened)
             .map(|_| wal.open_reader())
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| {
