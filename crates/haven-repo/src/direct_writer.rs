@@ -153,7 +153,12 @@ impl DirectWrites {
         let (finished, done) = channel();
         let thread = std::thread::Builder::new()
             .name("haven-direct-write".into())
-            .spawn(move || write_jobs(queued, finished))?;
+            .spawn(move || {
+                if let Err(e) = crate::short_slice::ask_short_slice() {
+                    tracing::debug!("the write thread keeps the default time slice: {e}");
+                }
+                write_jobs(queued, finished)
+            })?;
         Ok(Self {
             jobs: Some(jobs),
             done,

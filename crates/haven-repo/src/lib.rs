@@ -32,6 +32,7 @@ mod pack;
 mod prune;
 mod repository;
 mod restore;
+mod short_slice;
 mod slot;
 mod snapshot;
 mod sqlite;
