@@ -24,6 +24,11 @@
 #   RAW_MB=500   megabytes of incompressible data for the raw throughput
 #   BENCH_CACHE  folder for the rustic build and the Python venv (~/.cache/haven-bench)
 #   KEEP=1       keep WORKDIR
+#   FRESH_FS=0   restore into folders of WORKDIR's filesystem instead of new ones
+#
+# As root, each restore writes into a new 3 GB ext4 filesystem (a file of WORKDIR on a
+# loop device with direct I/O), as a restore on a new device would. That needs
+# losetup, mount and mkfs.ext4 (util-linux, mount and e2fsprogs, in every Debian).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +41,51 @@ RUSTIC_VERSION=0.11.4
 BENCH_CACHE=${BENCH_CACHE:-$HOME/.cache/haven-bench}
 WORK=${1:-$(mktemp -d /tmp/haven-compare.XXXXXX)}
 mkdir -p "$WORK" "$BENCH_CACHE"
-[[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$WORK"' EXIT
+FRESH_FS=${FRESH_FS:-$([[ $EUID == 0 ]] && echo 1 || echo 0)}
+
+# Unmounts the filesystem made for a restore target, frees its loop device and deletes
+# the target with its image.
+drop_target() {
+    local dir=$1 loop
+    if mountpoint -q "$dir"; then
+        loop=$(findmnt -n -o SOURCE "$dir")
+        umount "$dir"
+        losetup -d "$loop" 2>/dev/null || true
+    fi
+    rm -rf "$dir" "$dir.img"
+}
+
+# Creates an empty restore target: a new ext4 filesystem mounted there when FRESH_FS=1.
+# On a used filesystem, ext4 without a journal skips each inode freed in the last 60 s
+# (longer while its inode table block is unwritten) when it picks one for a new file
+# (recently_deleted in fs/ext4/ialloc.c). Haven's restore of 100,000 small files then
+# took 4 to 34 s, depending on what had been deleted before it.
+fresh_target() {
+    local dir=$1 loop
+    drop_target "$dir"
+    mkdir -p "$dir"
+    [[ $FRESH_FS == 1 ]] || return 0
+    truncate -s 3G "$dir.img"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dir.img"
+    loop=$(losetup -f --show --direct-io=on "$dir.img")
+    mount "$loop" "$dir"
+}
+
+cleanup() {
+    local dir
+    for dir in "$WORK"/restore-*; do
+        if mountpoint -q "$dir"; then
+            drop_target "$dir"
+        fi
+    done
+    [[ "${KEEP:-0}" == 1 ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+if [[ $FRESH_FS == 1 ]]; then
+    echo "restores write into new ext4 filesystems on loop devices"
+else
+    echo "restores write into folders of $WORK's filesystem (FRESH_FS=0)"
+fi
 
 for tool in restic borg zstd openssl python3; do
     command -v "$tool" >/dev/null || {
@@ -180,14 +229,8 @@ for run in $(seq 1 "$RUNS"); do
     shift_by=$(( (run - 1) % ${#TOOLS[@]} ))
     ORDER=("${TOOLS[@]:shift_by}" "${TOOLS[@]:0:shift_by}")
     # A fresh copy of the app data, so every run's day of activity starts alike.
-    rm -rf "$WORK/app-run" "$WORK"/restore-* "$WORK"/repo-small-*
+    rm -rf "$WORK/app-run" "$WORK"/repo-small-*
     cp -a "$WORK/app" "$WORK/app-run"
-    # On ext4 without a journal, the kernel skips each inode freed in the last 60 s
-    # (300 s until its table block is written) when it picks one for a new file
-    # (recently_deleted in fs/ext4/ialloc.c). A restore right after another tool's
-    # 100,000 files were deleted then spent most of its time in the kernel. So a run
-    # deletes nothing until its end, and the next waits here for those inodes to age.
-    sync && sleep 61
     for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         init_repo "$tool" "$repo"
@@ -203,9 +246,10 @@ for run in $(seq 1 "$RUNS"); do
     for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         target=$WORK/restore-app-$tool
-        mkdir -p "$target"
+        fresh_target "$target"
         evict "$repo"
         record "4a restore app data" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" day)) 0"
+        drop_target "$target"
         evict "$repo"
         record "5 check --read-data" "$tool" "$(measure $(check_cmd "$tool" "$repo")) 0"
     done
@@ -215,9 +259,10 @@ for run in $(seq 1 "$RUNS"); do
         before=$(repo_bytes "$repo")
         record "3 small files backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/small" small)) $(( $(repo_bytes "$repo") - before ))"
         target=$WORK/restore-small-$tool
-        mkdir -p "$target"
+        fresh_target "$target"
         evict "$repo"
         record "4b restore small files" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" small)) 0"
+        drop_target "$target"
     done
 done
 

@@ -243,6 +243,7 @@ mod tests {
         for head in [0u8, 1, 0x80, 0xFF] {
             for tail in [0u8, 7, 0xFF] {
                 let mut bytes = [0u8; 32];
+                bytes[0] = head.reverse_bits();
                 bytes[7] = head;
                 bytes[20] = tail;
                 ids.push(ObjectId(bytes));
