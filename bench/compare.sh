@@ -23,12 +23,13 @@
 #   RUNS=3       runs per scenario
 #   RAW_MB=500   megabytes of incompressible data for the raw throughput
 #   BENCH_CACHE  folder for the rustic build and the Python venv (~/.cache/haven-bench)
-#   KEEP=1       keep WORKDIR
+#   KEEP=1       keep WORKDIR (with FRESH_FS=1, not the restored files)
 #   FRESH_FS=0   restore into folders of WORKDIR's filesystem instead of new ones
 #
-# As root, each restore writes into a new 3 GB ext4 filesystem (a file of WORKDIR on a
-# loop device with direct I/O), as a restore on a new device would. That needs
-# losetup, mount and mkfs.ext4 (util-linux, mount and e2fsprogs, in every Debian).
+# As root, each restore writes into a new ext4 filesystem, as a restore on a new device
+# would. The filesystem is a file of WORKDIR (twice the larger data set plus 1 GiB) on
+# a loop device with direct I/O, deleted after the measurement. That needs losetup,
+# mount and mkfs.ext4 (util-linux, mount and e2fsprogs, in every Debian).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,18 +66,32 @@ fresh_target() {
     drop_target "$dir"
     mkdir -p "$dir"
     [[ $FRESH_FS == 1 ]] || return 0
-    truncate -s 3G "$dir.img"
+    truncate -s "$FS_BYTES" "$dir.img"
     mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dir.img"
     loop=$(losetup -f --show --direct-io=on "$dir.img")
     mount "$loop" "$dir"
 }
 
+# Deletes a restore target after its measurement when it has its own filesystem. On
+# the shared filesystem the targets stay until the next run, which waits for their
+# inodes to age first.
+done_target() {
+    if [[ $FRESH_FS == 1 ]]; then
+        drop_target "$1"
+    fi
+}
+
 cleanup() {
-    local dir
+    local dir image
     for dir in "$WORK"/restore-*; do
         if mountpoint -q "$dir"; then
             drop_target "$dir"
         fi
+    done
+    # A mount that failed leaves its loop device attached.
+    for image in "$WORK"/restore-*.img; do
+        [[ -e $image ]] || continue
+        losetup -j "$image" -O NAME -n | xargs -r losetup -d
     done
     [[ "${KEEP:-0}" == 1 ]] || rm -rf "$WORK"
 }
@@ -94,6 +109,14 @@ for tool in restic borg zstd openssl python3; do
     }
 done
 [[ -x /usr/bin/time ]] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 1; }
+if [[ $FRESH_FS == 1 ]]; then
+    for tool in losetup mkfs.ext4 mount umount mountpoint findmnt; do
+        command -v "$tool" >/dev/null || {
+            echo "missing $tool: apt-get install -y util-linux mount e2fsprogs, or set FRESH_FS=0" >&2
+            exit 1
+        }
+    done
+fi
 
 echo "== building Haven (release)"
 (cd "$ROOT" && cargo build --release -q --locked -p haven-cli -p haven-chatgen)
@@ -222,6 +245,9 @@ for i in range(count):
         f.write(" ".join(text)[:size])
 PY
 echo "app data: $(du -sh "$WORK/app" | cut -f1), small files: $FILES ($(du -sh "$WORK/small" | cut -f1))"
+app_bytes=$(du -s --block-size=1 "$WORK/app" | cut -f1)
+small_bytes=$(du -s --block-size=1 "$WORK/small" | cut -f1)
+FS_BYTES=$(( (app_bytes > small_bytes ? app_bytes : small_bytes) * 2 + (1 << 30) ))
 
 for run in $(seq 1 "$RUNS"); do
     echo "== run $run of $RUNS"
@@ -231,38 +257,49 @@ for run in $(seq 1 "$RUNS"); do
     # A fresh copy of the app data, so every run's day of activity starts alike.
     rm -rf "$WORK/app-run" "$WORK"/repo-small-*
     cp -a "$WORK/app" "$WORK/app-run"
+    if [[ $FRESH_FS == 0 ]]; then
+        # The last run's restores go now, and their inodes age here (see fresh_target).
+        rm -rf "$WORK"/restore-*
+        sync && sleep 61
+    fi
     for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         init_repo "$tool" "$repo"
         before=$(repo_bytes "$repo")
-        record "1 first backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/app-run" first)) $(( $(repo_bytes "$repo") - before ))"
+        measured=$(measure $(backup_cmd "$tool" "$repo" "$WORK/app-run" first))
+        record "1 first backup" "$tool" "$measured $(( $(repo_bytes "$repo") - before ))"
     done
     "$CHATGEN" day --dir "$WORK/app-run" --seed "$run" >/dev/null
     for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         before=$(repo_bytes "$repo")
-        record "2 daily backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/app-run" day)) $(( $(repo_bytes "$repo") - before ))"
+        measured=$(measure $(backup_cmd "$tool" "$repo" "$WORK/app-run" day))
+        record "2 daily backup" "$tool" "$measured $(( $(repo_bytes "$repo") - before ))"
     done
     for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-$tool
         target=$WORK/restore-app-$tool
         fresh_target "$target"
         evict "$repo"
-        record "4a restore app data" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" day)) 0"
-        drop_target "$target"
+        measured=$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" day))
+        record "4a restore app data" "$tool" "$measured 0"
+        done_target "$target"
         evict "$repo"
-        record "5 check --read-data" "$tool" "$(measure $(check_cmd "$tool" "$repo")) 0"
+        measured=$(measure $(check_cmd "$tool" "$repo"))
+        record "5 check --read-data" "$tool" "$measured 0"
     done
     for tool in "${ORDER[@]}"; do
         repo=$WORK/repo-small-$tool
         init_repo "$tool" "$repo"
         before=$(repo_bytes "$repo")
-        record "3 small files backup" "$tool" "$(measure $(backup_cmd "$tool" "$repo" "$WORK/small" small)) $(( $(repo_bytes "$repo") - before ))"
+        measured=$(measure $(backup_cmd "$tool" "$repo" "$WORK/small" small))
+        record "3 small files backup" "$tool" "$measured $(( $(repo_bytes "$repo") - before ))"
         target=$WORK/restore-small-$tool
         fresh_target "$target"
         evict "$repo"
-        record "4b restore small files" "$tool" "$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" small)) 0"
-        drop_target "$target"
+        measured=$(cd "$target" && measure $(restore_cmd "$tool" "$repo" "$target" small))
+        record "4b restore small files" "$tool" "$measured 0"
+        done_target "$target"
     done
 done
 

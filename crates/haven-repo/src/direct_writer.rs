@@ -490,10 +490,14 @@ mod tests {
                 .open(&path)
                 .unwrap();
             let mut stream = DirectStream::direct(&file, &mut writes).unwrap();
-            // Into the read-only descriptor, less than a piece: the write thread could
-            // report a failed full piece before the next one is staged, and then the
-            // failure would not reach `then`.
-            let length = if writable { data.len() } else { PIECE / 2 };
+            // Into the read-only descriptor, one full piece and half of the next: the
+            // full piece's failed write reaches `then`. With a second full piece, the
+            // write thread could report it to `write_at` instead.
+            let length = if writable {
+                data.len()
+            } else {
+                PIECE + PIECE / 2
+            };
             stream
                 .write_at(&file, &mut writes, &data[..length], 0)
                 .unwrap();
