@@ -36,9 +36,10 @@ impl PendingRows {
 
 impl Restorer {
     /// Starts a thread that writes the base pages into a temporary file next to
-    /// `target` and applies the increments; [`Restorer::finish_rows`] checks the
-    /// result and only then moves it into place. Any damage or mismatch is reported
-    /// for the file and leaves `target` as it was.
+    /// `target` and applies the increments, and returns once the pages are written.
+    /// [`Restorer::finish_rows`] checks the result and only then moves it into
+    /// place. Any damage or mismatch is reported for the file and leaves `target` as
+    /// it was.
     pub(super) fn restore_rows(
         &mut self,
         node: &Node,
@@ -73,11 +74,19 @@ impl Restorer {
             content,
         };
         let hash_key = self.repo.keys.row_hash.clone();
+        let (written_tx, written) = std::sync::mpsc::channel::<()>();
         let apply = std::thread::spawn(move || {
-            let length = base.write()?;
+            let length = base.write();
+            // Dropping the sender signals that the base is written.
+            drop(written_tx);
+            let length = length?;
             apply_chain(&base.temporary, &increments, &hash_key).map_err(ChainFailure::Apply)?;
             Ok(length)
         });
+        // The other files wait until the base is written. The increments and the
+        // check then run on their one thread while the other files are restored,
+        // instead of alone at the end of the restore.
+        let _ = written.recv();
         if self.pending_rows.len() >= MAX_APPLYING {
             let oldest = self.pending_rows.remove(0);
             self.finish_one(oldest)?;

@@ -60,6 +60,7 @@ impl BaseWrite {
         let mut loads = Loads::new(self.repo.load_data_blobs(&self.content));
         let mut offset = 0u64;
         let mut damages = Vec::new();
+        let mut batch = Batch::default();
         for id in &self.content {
             let loaded = loads
                 .next(&self.handle, id, &self.temporary)
@@ -68,7 +69,7 @@ impl BaseWrite {
                 Ok(data) => {
                     // All-zero pages stay holes.
                     if !data.iter().all(|b| *b == 0) {
-                        file.write_all_at(&data, offset).map_err(write_failed)?;
+                        batch.add(file, &data, offset).map_err(write_failed)?;
                     }
                     offset += data.len() as u64;
                     self.progress
@@ -82,10 +83,95 @@ impl BaseWrite {
                 Err(e) => return Err(ChainFailure::Write(e)),
             }
         }
+        batch.write(file).map_err(write_failed)?;
         if !damages.is_empty() {
             return Err(ChainFailure::Base(damages));
         }
         file.set_len(offset).map_err(write_failed)?;
         Ok(offset)
+    }
+}
+
+/// Bytes of consecutive pages written with one call. A call for each 4 KiB page
+/// made about 94,000 calls for the 1 GB benchmark folder's database, on the thread
+/// that the rest of the restore waits for.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Consecutive pages not yet written, which start at `start`.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    start: u64,
+}
+
+impl Batch {
+    /// Adds `data`, which goes at `offset` of the file. Pages batched before are
+    /// written first unless `data` follows them.
+    fn add(&mut self, file: &fs::File, data: &[u8], offset: u64) -> std::io::Result<()> {
+        if self.start + self.bytes.len() as u64 != offset {
+            self.write(file)?;
+        }
+        if self.bytes.is_empty() {
+            self.start = offset;
+        }
+        self.bytes.extend_from_slice(data);
+        if self.bytes.len() >= BATCH_BYTES {
+            self.write(file)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batched pages.
+    fn write(&mut self, file: &fs::File) -> std::io::Result<()> {
+        if !self.bytes.is_empty() {
+            file.write_all_at(&self.bytes, self.start)?;
+            self.bytes.clear();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_writes_pages_around_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base");
+        let file = fs::File::create(&path).unwrap();
+        let page = |fill: u8| vec![fill; 4096];
+        let mut batch = Batch::default();
+
+        // Pages 0 and 1 follow each other, page 2 is a hole, and enough pages
+        // after it fill a batch, which is then written at once.
+        batch.add(&file, &page(1), 0).unwrap();
+        batch.add(&file, &page(2), 4096).unwrap();
+        let pages_per_batch = BATCH_BYTES / 4096;
+        for n in 0..pages_per_batch + 3 {
+            let offset = (3 + n as u64) * 4096;
+            batch
+                .add(&file, &page(3 + (n % 200) as u8), offset)
+                .unwrap();
+        }
+        batch.write(&file).unwrap();
+
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), (3 + pages_per_batch + 3) * 4096);
+        assert!(bytes[..4096].iter().all(|b| *b == 1));
+        assert!(bytes[4096..8192].iter().all(|b| *b == 2));
+        assert!(
+            bytes[8192..12288].iter().all(|b| *b == 0),
+            "the hole has data"
+        );
+        for n in 0..pages_per_batch + 3 {
+            let start = (3 + n) * 4096;
+            let expected = 3 + (n % 200) as u8;
+            assert!(
+                bytes[start..start + 4096].iter().all(|b| *b == expected),
+                "page {} differs",
+                3 + n
+            );
+        }
     }
 }
