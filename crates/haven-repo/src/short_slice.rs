@@ -15,8 +15,8 @@ use std::io;
 pub(crate) const SLICE_NS: u64 = 100_000;
 
 /// Requests a short time slice for the calling thread. Its policy, nice value and
-/// other attributes stay as they are. A thread of the idle or a real-time policy is
-/// left alone.
+/// other attributes stay as they are. A thread of any other policy (idle,
+/// real-time, deadline) is left alone.
 pub(crate) fn ask_short_slice() -> io::Result<()> {
     let mut attr = current()?;
     let policy = attr.sched_policy as i32;
