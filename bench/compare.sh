@@ -44,14 +44,15 @@ WORK=${1:-$(mktemp -d /tmp/haven-compare.XXXXXX)}
 mkdir -p "$WORK" "$BENCH_CACHE"
 FRESH_FS=${FRESH_FS:-$([[ $EUID == 0 ]] && echo 1 || echo 0)}
 
-# Unmounts the filesystem made for a restore target, frees its loop device and deletes
-# the target with its image.
+# Unmounts the filesystem made for a restore target, frees its loop device (also after
+# a failed mount) and deletes the target with its image.
 drop_target() {
-    local dir=$1 loop
+    local dir=$1
     if mountpoint -q "$dir"; then
-        loop=$(findmnt -n -o SOURCE "$dir")
         umount "$dir"
-        losetup -d "$loop" 2>/dev/null || true
+    fi
+    if [[ -e $dir.img ]]; then
+        losetup -j "$dir.img" -O NAME -n | xargs -r losetup -d
     fi
     rm -rf "$dir" "$dir.img"
 }
@@ -82,16 +83,11 @@ done_target() {
 }
 
 cleanup() {
-    local dir image
-    for dir in "$WORK"/restore-*; do
-        if mountpoint -q "$dir"; then
-            drop_target "$dir"
-        fi
-    done
-    # A mount that failed leaves its loop device attached.
+    local image
     for image in "$WORK"/restore-*.img; do
-        [[ -e $image ]] || continue
-        losetup -j "$image" -O NAME -n | xargs -r losetup -d
+        if [[ -e $image ]]; then
+            drop_target "${image%.img}"
+        fi
     done
     [[ "${KEEP:-0}" == 1 ]] || rm -rf "$WORK"
 }
@@ -110,7 +106,7 @@ for tool in restic borg zstd openssl python3; do
 done
 [[ -x /usr/bin/time ]] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 1; }
 if [[ $FRESH_FS == 1 ]]; then
-    for tool in losetup mkfs.ext4 mount umount mountpoint findmnt; do
+    for tool in losetup mkfs.ext4 mount umount mountpoint; do
         command -v "$tool" >/dev/null || {
             echo "missing $tool: apt-get install -y util-linux mount e2fsprogs, or set FRESH_FS=0" >&2
             exit 1

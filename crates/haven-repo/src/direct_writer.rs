@@ -155,7 +155,9 @@ impl DirectWrites {
             .name("haven-direct-write".into())
             .spawn(move || {
                 if let Err(e) = crate::short_slice::ask_short_slice() {
-                    tracing::debug!("the write thread keeps the default time slice: {e}");
+                    tracing::debug!(
+                        "failed to request a short time slice for the write thread: {e}"
+                    );
                 }
                 write_jobs(queued, finished)
             })?;

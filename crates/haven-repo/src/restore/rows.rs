@@ -16,8 +16,8 @@ use crate::tree::Node;
 /// Databases whose increments are applied at most at once, each on its own thread.
 const MAX_APPLYING: usize = 2;
 
-/// A database whose base is being written and increments applied on their own
-/// thread while the rest of the snapshot is restored.
+/// A database whose increments are applied on their own thread while the rest of
+/// the snapshot is restored.
 pub(super) struct PendingRows {
     /// Returns the base's length once the chain applied and checked.
     apply: JoinHandle<std::result::Result<u64, ChainFailure>>,
@@ -35,10 +35,9 @@ impl PendingRows {
 }
 
 impl Restorer {
-    /// Starts a thread that writes the base pages into a temporary file next to
-    /// `target` and applies the increments, and returns once the pages are written.
-    /// [`Restorer::finish_rows`] checks the result and only then moves it into
-    /// place. Any damage or mismatch is reported for the file and leaves `target` as
+    /// Writes the base pages into a temporary file next to `target`, then starts a
+    /// thread that applies the increments. [`Restorer::finish_rows`] checks the
+    /// result and only then moves it into place. Any damage or mismatch is reported for the file and leaves `target` as
     /// it was.
     pub(super) fn restore_rows(
         &mut self,
@@ -74,19 +73,15 @@ impl Restorer {
             content,
         };
         let hash_key = self.repo.keys.row_hash.clone();
-        let (written_tx, written) = std::sync::mpsc::channel::<()>();
+        // The base is written before the other files, so that the increments and the
+        // check run on their thread while the other files are restored, instead of
+        // alone at the end of the restore.
+        let written = base.write();
         let apply = std::thread::spawn(move || {
-            let length = base.write();
-            // Dropping the sender signals that the base is written.
-            drop(written_tx);
-            let length = length?;
+            let length = written?;
             apply_chain(&base.temporary, &increments, &hash_key).map_err(ChainFailure::Apply)?;
             Ok(length)
         });
-        // The other files wait until the base is written. The increments and the
-        // check then run on their one thread while the other files are restored,
-        // instead of alone at the end of the restore.
-        let _ = written.recv();
         if self.pending_rows.len() >= MAX_APPLYING {
             let oldest = self.pending_rows.remove(0);
             self.finish_one(oldest)?;

@@ -1,6 +1,5 @@
-//! Writing the page-level base of a database on the thread that then applies its
-//! increments, so the pages of a large database are written while the restore goes
-//! on with the other files.
+//! Writing the page-level base of a database into a temporary file, before a thread
+//! of its own applies the increments while the restore goes on with the other files.
 
 use std::fs;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
