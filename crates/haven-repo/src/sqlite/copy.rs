@@ -1,6 +1,7 @@
 //! Consistent views of live databases: a WAL-mode database is read in place at a
 //! snapshot, any other through a copy made with SQLite's online backup API.
 
+use std::ffi::{c_char, CStr};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -358,11 +359,12 @@ fn verify_page_size(path: &Path, header: &DatabaseHeader) -> Result<(), CopyErro
     Ok(())
 }
 
-/// Checks that the view is a well-formed database: every b-tree page and every
-/// full-text index's own structure.
+/// Checks that the view is a well-formed database: every b-tree page, including the
+/// pages of the full-text indexes' own tables.
 fn quick_check(source: &DatabaseSource) -> Result<(), String> {
     let sql_error = |e: rusqlite::Error| format!("SQLite error: {e}");
     let conn = source.connect().map_err(sql_error)?;
+    skip_fts5_checks(&conn);
     let mut statement = conn.prepare("PRAGMA quick_check(5)").map_err(sql_error)?;
     let problems: Vec<String> = statement
         .query_map([], |row| row.get::<_, String>(0))
@@ -372,6 +374,23 @@ fn quick_check(source: &DatabaseSource) -> Result<(), String> {
         return Err(format!("quick_check: {}", problems.join("; ")));
     }
     Ok(())
+}
+
+/// Virtual table modules whose own check `quick_check` still runs, because their
+/// tables can hold data that exists nowhere else.
+const CHECKED_MODULES: [&CStr; 5] = [c"fts3", c"fts4", c"rtree", c"rtree_i32", c"geopoly"];
+
+/// Removes the FTS5 module from `conn`, so its `quick_check` skips FTS5's own check of
+/// each index, which took 0.8 s of CPU on a 1 GB chat database (about a tenth of its
+/// first backup). The b-tree walk still covers the index's pages. A base restores
+/// the index as it was, and a restore that fails to update an index row by row
+/// rebuilds it from its content table.
+fn skip_fts5_checks(conn: &Connection) {
+    let mut keep: Vec<*const c_char> = CHECKED_MODULES.iter().map(|m| m.as_ptr()).collect();
+    keep.push(std::ptr::null());
+    // SAFETY: `keep` is a null-terminated array of NUL-terminated strings that outlive
+    // the call, and `conn.handle()` is the open connection this thread owns.
+    unsafe { rusqlite::ffi::sqlite3_drop_modules(conn.handle(), keep.as_mut_ptr()) };
 }
 
 /// Creates the empty copy with owner-only permissions before SQLite opens it. SQLite
