@@ -22,7 +22,7 @@ const SCHEMA: &str = "
 
 /// Writes a database of 300 indexed rows and overwrites the index's leaf blocks,
 /// which FTS5 keeps in `docs_fts_data` rows above id 10. The SQLite tables stay
-/// well-formed; only FTS5's own check of the index fails.
+/// well-formed, and only FTS5's own check of the index fails.
 fn write_damaged(path: &Path) {
     let conn = Connection::open(path).unwrap();
     conn.execute_batch(SCHEMA).unwrap();
@@ -72,8 +72,9 @@ fn index_blocks(path: &Path) -> Vec<(i64, Vec<u8>)> {
     rows.unwrap().collect::<Result<_, _>>().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_index_stays_a_database() {
+/// Backs up a database with a damaged index as a base and restores it, then changes
+/// its rows with `changes`, backs up the increment and restores that.
+async fn check_damaged_index(changes: &str) {
     let t = new_repo().await;
     let source = t.dir.path().join("app");
     fs::create_dir(&source).unwrap();
@@ -99,12 +100,7 @@ async fn damaged_index_stays_a_database() {
     );
 
     let conn = Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "UPDATE docs SET body = 'velvet ' || body WHERE id % 5 = 0;
-         DELETE FROM docs WHERE id % 11 = 0;
-         INSERT INTO docs(id, body) VALUES (400, 'maple delta'), (401, 'ember');",
-    )
-    .unwrap();
+    conn.execute_batch(changes).unwrap();
     drop(conn);
     let second = t
         .repo
@@ -122,7 +118,27 @@ async fn damaged_index_stays_a_database() {
         .await
         .unwrap_or_else(|damaged| panic!("the restore reported damage: {damaged:?}"));
     assert_eq!(rows(&restored), rows(&db));
-    // The increment's index updates failed on the damaged blocks, so the restore
-    // rebuilt the index from the rows.
+    // Updating the damaged index failed, so the restore rebuilt it from the rows.
     assert_eq!(quick_check(&restored), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_changes_over_damaged_index() {
+    check_damaged_index(
+        "UPDATE docs SET body = 'velvet ' || body WHERE id % 5 = 0;
+         DELETE FROM docs WHERE id % 11 = 0;
+         INSERT INTO docs(id, body) VALUES (400, 'maple delta'), (401, 'ember');",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_over_damaged_index() {
+    // FTS5 writes an insert's index entries at commit, so the commit is what fails.
+    check_damaged_index("INSERT INTO docs(id, body) VALUES (400, 'maple delta');").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_over_damaged_index() {
+    check_damaged_index("DELETE FROM docs WHERE id = 17;").await;
 }

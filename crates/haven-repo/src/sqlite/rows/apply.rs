@@ -63,15 +63,20 @@ pub(crate) fn apply_chain(
             ));
         }
     }
-    let mut touched = TouchedRows::start(increments)
-        .map_err(|(number, reason)| ApplyError::at(number, reason))?;
     let mut updates = plan_updates(&schema);
-    let mut apply = Apply {
-        schema: &schema,
-        hash_key,
-        touched: touched.as_mut(),
-    };
-    apply.in_transaction(&mut conn, increments, &mut updates)?;
+    let row_by_row = !updates.is_empty();
+    let mut touched = apply_all(&mut conn, &schema, increments, hash_key, &mut updates);
+    if touched.is_err() && row_by_row {
+        // FTS5 writes an index's changes when the transaction commits, so a damaged
+        // index can fail the commit. The increments then go in again, without
+        // row-by-row index updates, and the indexes are rebuilt.
+        if let Err(error) = &touched {
+            tracing::warn!(reason = %error.reason, "applying the increments with row-by-row full-text index updates failed; applying them again and rebuilding the indexes");
+        }
+        updates.clear();
+        touched = apply_all(&mut conn, &schema, increments, hash_key, &mut updates);
+    }
+    let touched = touched?;
     let checked = match &touched {
         Some(touched) => verify_touched(&conn, &schema, &updates, touched, last, hash_key),
         None => verify(&conn, path, &schema, &updates, last, hash_key),
@@ -79,6 +84,26 @@ pub(crate) fn apply_chain(
     checked.map_err(|reason| ApplyError::at(increments.len() - 1, reason))?;
     conn.close()
         .map_err(|(_, e)| ApplyError::whole(sql_error(e)))
+}
+
+/// Applies `increments` in one transaction, updating the indexes in `updates` row by
+/// row. Returns the digests followed change by change, for a chain that records them.
+fn apply_all(
+    conn: &mut Connection,
+    schema: &Schema,
+    increments: &[Increment],
+    hash_key: &SecretKey,
+    updates: &mut Vec<IndexUpdate>,
+) -> Result<Option<TouchedRows>, ApplyError> {
+    let mut touched = TouchedRows::start(increments)
+        .map_err(|(number, reason)| ApplyError::at(number, reason))?;
+    let mut apply = Apply {
+        schema,
+        hash_key,
+        touched: touched.as_mut(),
+    };
+    apply.in_transaction(conn, increments, updates)?;
+    Ok(touched)
 }
 
 /// The schema, key and digests that applying a chain uses besides the connection.
