@@ -238,7 +238,7 @@ fn row_increment() -> Vec<u8> {
         .expect("fuzz schema");
     let schema = read_schema(&conn).expect("fuzz schema reads");
     let key = SecretKey::from_bytes(MASTER_KEY);
-    let (before, _) = scan_database(&conn, &schema, &key, None).expect("first scan");
+    let (before, _) = scan_database(&conn, None, &schema, &key, None).expect("first scan");
     conn.execute_batch(
         "INSERT INTO chat VALUES (3, 'new chat', x'0102');
          UPDATE chat SET title = 'renamed' WHERE id = 1;
@@ -247,6 +247,7 @@ fn row_increment() -> Vec<u8> {
          INSERT INTO chat_fts(chat_fts) VALUES ('rebuild');",
     )
     .expect("changes");
-    let (_, increment) = scan_database(&conn, &schema, &key, Some(before)).expect("second scan");
+    let (_, increment) =
+        scan_database(&conn, None, &schema, &key, Some(before)).expect("second scan");
     to_cbor(&increment.expect("an increment against the first scan"))
 }

@@ -174,7 +174,7 @@ mod tests {
         std::fs::copy(&source_path, &restored_path).unwrap();
         let hash_key = SecretKey::from_bytes([7; 32]);
         let schema = read_schema(&source).unwrap();
-        let (base_rows, _) = scan_database(&source, &schema, &hash_key, None).unwrap();
+        let (base_rows, _) = scan_database(&source, None, &schema, &hash_key, None).unwrap();
         assert_eq!(plan_updates(&schema).len(), 1);
 
         let changes = "
@@ -185,7 +185,8 @@ mod tests {
             INSERT INTO message(KEY, text_data) VALUES (430, NULL);
             UPDATE message SET text_data = NULL WHERE KEY = 110;";
         source.execute_batch(&changes.replace("KEY", key)).unwrap();
-        let (_, increment) = scan_database(&source, &schema, &hash_key, Some(base_rows)).unwrap();
+        let (_, increment) =
+            scan_database(&source, None, &schema, &hash_key, Some(base_rows)).unwrap();
         apply_chain(&restored_path, &[increment.unwrap()], &hash_key).unwrap();
 
         let restored = Connection::open(&restored_path).unwrap();

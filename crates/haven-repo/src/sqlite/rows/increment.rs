@@ -5,7 +5,8 @@ use haven_crypto::SecretKey;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::scan::{scan_table, ScanError, TableRows};
+use super::scan::{ScanError, TableRows};
+use super::scan_jobs::{scan_tables, Budget};
 use super::schema::Schema;
 use super::value::Value;
 
@@ -69,35 +70,21 @@ impl Increment {
     }
 }
 
-/// Scans every table of `schema`. With the previous scan `old` (same schema), also
-/// returns the increment from it. Each old table is dropped once its table is
-/// scanned, so the old and the new rows of a database are never all held at once.
+/// Scans every table of `schema` on `conn`, and on `second` at the same time when it
+/// is given. With the previous scan `old` (same schema), also returns the increment
+/// from it. Each old table is dropped once its table is scanned, so the old and the
+/// new rows of a database are never all held at once.
 pub(crate) fn scan_database(
     conn: &Connection,
+    second: Option<Connection>,
     schema: &Schema,
     hash_key: &SecretKey,
-    mut old: Option<Vec<TableRows>>,
+    old: Option<Vec<TableRows>>,
 ) -> Result<(Vec<TableRows>, Option<Increment>), ScanError> {
-    let mut budget = MAX_INCREMENT_BYTES;
-    let mut all_rows = Vec::with_capacity(schema.tables.len());
-    let mut changes = Vec::with_capacity(schema.tables.len());
-    for table in &schema.tables {
-        let old_table = match &mut old {
-            Some(old) => {
-                let position = old
-                    .iter()
-                    .position(|t| t.name == table.name)
-                    .ok_or_else(|| format!("the row state has no table {:?}", table.name))?;
-                Some(old.swap_remove(position))
-            }
-            None => None,
-        };
-        let (rows, change) = scan_table(conn, table, hash_key, old_table.as_ref(), &mut budget)?;
-        drop(old_table);
-        all_rows.push(rows);
-        changes.extend(change);
-    }
-    let increment = old.map(|_| Increment {
+    let with_old = old.is_some();
+    let budget = Budget::new(MAX_INCREMENT_BYTES);
+    let (all_rows, changes) = scan_tables(conn, second, schema, hash_key, old, &budget)?;
+    let increment = with_old.then(|| Increment {
         version: INCREMENT_VERSION,
         schema: schema.fingerprint.to_vec(),
         tables: changes,

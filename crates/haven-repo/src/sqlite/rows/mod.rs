@@ -16,6 +16,7 @@ mod increment;
 mod plan;
 mod rowid_runs;
 mod scan;
+mod scan_jobs;
 mod schema;
 mod segments;
 mod state;

@@ -67,7 +67,7 @@ impl BaseScan {
             return Err("the view's schema changed between two reads".into());
         }
         let (tables, _) =
-            scan_database(&conn, &schema, &self.hash_key, None).map_err(String::from)?;
+            scan_database(&conn, None, &schema, &self.hash_key, None).map_err(String::from)?;
         Ok(RowState::new(schema.fingerprint, self.now_ns, tables))
     }
 }
@@ -126,8 +126,12 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
     if age >= input.max_age {
         return base(BaseReason::ChainAge, format!("{} s", age.as_secs()));
     }
+    // A second connection at the same view scans other tables, or the other half of
+    // a large one, meanwhile. Without one, this connection scans them all.
+    let second = input.source.connect().ok();
     let (tables, increment) = match scan_database(
         &conn,
+        second,
         &schema,
         &input.keys.row_hash,
         Some(std::mem::take(&mut old.tables)),

@@ -7,6 +7,7 @@ use haven_crypto::SecretKey;
 use rusqlite::Connection;
 
 use super::increment::{TableChange, TableDigest};
+use super::scan_jobs::Budget;
 use super::schema::{key_condition, quote, sql_error, RowKey, TableInfo};
 pub(crate) use super::table_rows::TableRows;
 use super::table_rows::{compare, key_bytes, KeyRef};
@@ -35,16 +36,32 @@ impl From<ScanError> for String {
     }
 }
 
-/// Scans `table`. With `old`, also returns the rows deleted and upserted since it,
-/// and takes the encoded size of each upserted row from `budget`, so a change too
-/// large for one increment stops the scan before it fills memory.
-pub(crate) fn scan_table(
+/// Rowids from `from` (inclusive) to `to` (exclusive); `None` leaves that end open.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RowidRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// The rows of a table, or of a rowid range of it, and the rows upserted since the
+/// old scan, before [`finish_table`] joins them.
+pub(crate) struct TablePart {
+    rows: TableRows,
+    upserted: Vec<Vec<Value>>,
+}
+
+/// Scans the rows of `table` in `range` (all rows of a table without rowids). With
+/// `old`, also returns the rows upserted since it, and takes the encoded size of each
+/// from `budget`, so a change too large for one increment stops the scan before it
+/// fills memory. [`finish_table`] sorts the rows and finds the deleted ones.
+pub(crate) fn scan_part(
     conn: &Connection,
     table: &TableInfo,
     hash_key: &SecretKey,
     old: Option<&TableRows>,
-    budget: &mut usize,
-) -> Result<(TableRows, Option<TableChange>), ScanError> {
+    budget: &Budget,
+    range: RowidRange,
+) -> Result<TablePart, ScanError> {
     let mut rows = TableRows::new(table.name.clone(), matches!(table.key, RowKey::Rowid(_)));
     if let Some(old) = old {
         // Sized for the old rows and a sixteenth more, so the vectors do not double
@@ -52,12 +69,10 @@ pub(crate) fn scan_table(
         rows.reserve(old.len() + old.len() / 16 + 64);
     }
     let mut upserted = Vec::new();
-    for_each_row(conn, table, hash_key, |scanned| {
+    for_each_row(conn, table, hash_key, range, |scanned| {
         if let Some(old) = old {
             if old.find(scanned.key) != Some(scanned.hash) {
-                *budget = budget
-                    .checked_sub(scanned.size)
-                    .ok_or(ScanError::TooLarge)?;
+                budget.take(scanned.size)?;
                 let values = (0..scanned.columns)
                     .map(|i| scanned.row.get_ref(i).map(Value::from_ref))
                     .collect::<Result<Vec<_>, _>>()
@@ -67,6 +82,31 @@ pub(crate) fn scan_table(
         }
         Ok(rows.push(scanned.key, scanned.hash)?)
     })?;
+    Ok(TablePart { rows, upserted })
+}
+
+/// Joins the parts of `table` scanned in rowid order, sorts its rows and, with `old`,
+/// returns its change since the old scan.
+pub(crate) fn finish_table(
+    table: &TableInfo,
+    old: Option<&TableRows>,
+    parts: Vec<TablePart>,
+) -> Result<(TableRows, Option<TableChange>), ScanError> {
+    let mut parts = parts.into_iter();
+    let Some(TablePart {
+        mut rows,
+        mut upserted,
+    }) = parts.next()
+    else {
+        return Err(ScanError::Failed(format!(
+            "table {:?} has no scanned part",
+            table.name
+        )));
+    };
+    for part in parts {
+        rows.append(&part.rows)?;
+        upserted.extend(part.upserted);
+    }
     rows.sort();
     let change = match old {
         Some(old) => Some(TableChange {
@@ -93,7 +133,7 @@ pub(crate) fn table_digest(
     hash_key: &SecretKey,
 ) -> Result<(u64, u64), ScanError> {
     let (mut count, mut sum) = (0u64, 0u64);
-    for_each_row(conn, table, hash_key, |scanned| {
+    for_each_row(conn, table, hash_key, RowidRange::default(), |scanned| {
         count += 1;
         sum = sum.wrapping_add(scanned.hash);
         Ok(())
@@ -112,20 +152,33 @@ struct ScannedRow<'a> {
     columns: usize,
 }
 
-/// Reads every row of `table` and hands each, with its key and keyed hash, to `visit`.
+/// Reads every row of `table` in `range` and hands each, with its key and keyed hash,
+/// to `visit`. A table without rowids is read whole.
 fn for_each_row(
     conn: &Connection,
     table: &TableInfo,
     hash_key: &SecretKey,
+    range: RowidRange,
     mut visit: impl FnMut(ScannedRow) -> Result<(), ScanError>,
 ) -> Result<(), ScanError> {
-    let sql = format!(
+    let mut sql = format!(
         "SELECT {} FROM {}",
         select_list(table).join(", "),
         quote(&table.name)
     );
+    let mut bounds = Vec::new();
+    if let RowKey::Rowid(alias) = &table.key {
+        let limits = [(range.from, ">="), (range.to, "<")];
+        for (value, operator) in limits.into_iter().filter_map(|(v, o)| Some((v?, o))) {
+            let keyword = if bounds.is_empty() { "WHERE" } else { "AND" };
+            bounds.push(value);
+            sql.push_str(&format!(" {keyword} {alias} {operator} ?{}", bounds.len()));
+        }
+    }
     let mut statement = conn.prepare(&sql).map_err(sql_error)?;
-    let mut query = statement.query([]).map_err(sql_error)?;
+    let mut query = statement
+        .query(rusqlite::params_from_iter(&bounds))
+        .map_err(sql_error)?;
     let mut hasher = RowHasher::new(table, hash_key);
     let columns = hasher.columns;
     while let Some(row) = query.next().map_err(sql_error)? {

@@ -124,6 +124,15 @@ impl TableRows {
         self.hashes.len()
     }
 
+    /// Appends the rows of `other`, in its order.
+    pub fn append(&mut self, other: &TableRows) -> Result<(), String> {
+        self.reserve(self.len() + other.len());
+        for (index, hash) in other.hashes.iter().enumerate() {
+            self.push(other.key(index), *hash)?;
+        }
+        Ok(())
+    }
+
     /// Returns the keyed table hash: the wrapping sum of the row hashes. Row keys are
     /// unique and part of each row hash, so equal rows cannot cancel out.
     pub fn hash(&self) -> u64 {

@@ -37,12 +37,12 @@ impl Chain {
         let source_path = self.source.path().unwrap().to_owned();
         std::fs::copy(source_path, &self.restored).unwrap();
         let schema = read_schema(&self.source).unwrap();
-        let (mut rows, _) = scan_database(&self.source, &schema, &self.key, None).unwrap();
+        let (mut rows, _) = scan_database(&self.source, None, &schema, &self.key, None).unwrap();
         let mut increments = Vec::new();
         for batch in batches {
             self.source.execute_batch(batch).unwrap();
             let (next, increment) =
-                scan_database(&self.source, &schema, &self.key, Some(rows)).unwrap();
+                scan_database(&self.source, None, &schema, &self.key, Some(rows)).unwrap();
             rows = next;
             increments.push(increment.unwrap());
         }
