@@ -195,6 +195,28 @@ impl Storage {
         read.map_err(|e| RepoError::io("read", target, e))
     }
 
+    /// Reads a whole object as [`Storage::read`] does. A local folder reads it into
+    /// `buffer` around the page cache, as [`Storage::read_range_into`] does, so a
+    /// buffer used again needs no fresh pages. Other locations return a buffer of
+    /// their own.
+    pub(crate) async fn read_into(
+        &self,
+        path: &str,
+        buffer: Vec<u8>,
+    ) -> Result<Option<(Vec<u8>, Range<usize>)>> {
+        if self.local_root.is_none() {
+            let bytes = self.read(path).await?;
+            return Ok(bytes.map(|bytes| {
+                let range = 0..bytes.len();
+                (bytes, range)
+            }));
+        }
+        match self.size(path).await? {
+            Some(size) => self.read_range_into(path, 0, size, buffer).await,
+            None => Ok(None),
+        }
+    }
+
     /// Returns an object's size in bytes, or `None` when it is missing.
     pub async fn size(&self, path: &str) -> Result<Option<u64>> {
         match self.operator.stat(path).await {

@@ -29,9 +29,9 @@ const MAIN: &CStr = c"main";
 /// backup copies the database rather than waiting long.
 const CONNECT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 /// Connections opened at the snapshot when it is taken: the page reader, the
-/// `quick_check`, the row plan and the row scan. Once open, none of them waits for a
-/// lock again.
-const READERS: usize = 4;
+/// `quick_check`, the row plan's two connections and the base scan. Once open, none
+/// of them waits for a lock again.
+const READERS: usize = 5;
 /// Bytes in a write-ahead log's header, before its first frame.
 const WAL_HEADER_LEN: u64 = 32;
 

@@ -128,7 +128,11 @@ pub(crate) fn plan_rows(input: &PlanInput<'_>) -> RowPlan {
     }
     // A second connection at the same view scans other tables, or the other half of
     // a large one, meanwhile. Without one, this connection scans them all.
-    let second = input.source.connect().ok();
+    let second = input
+        .source
+        .connect()
+        .inspect_err(|e| tracing::debug!(error = %e, "no second connection for the row scan"))
+        .ok();
     let (tables, increment) = match scan_database(
         &conn,
         second,

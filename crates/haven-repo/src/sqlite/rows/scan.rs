@@ -50,8 +50,8 @@ pub(crate) struct TablePart {
     upserted: Vec<Vec<Value>>,
 }
 
-/// Scans the rows of `table` in `range` (all rows of a table without rowids). With
-/// `old`, also returns the rows upserted since it, and takes the encoded size of each
+/// Scans the rows of `table` in `range` (all rows of a table without rowids), of which
+/// the old scan had `old_rows`. With `old`, also returns the rows upserted since it, and takes the encoded size of each
 /// from `budget`, so a change too large for one increment stops the scan before it
 /// fills memory. [`finish_table`] sorts the rows and finds the deleted ones.
 pub(crate) fn scan_part(
@@ -61,15 +61,17 @@ pub(crate) fn scan_part(
     old: Option<&TableRows>,
     budget: &Budget,
     range: RowidRange,
+    old_rows: usize,
 ) -> Result<TablePart, ScanError> {
     let mut rows = TableRows::new(table.name.clone(), matches!(table.key, RowKey::Rowid(_)));
-    if let Some(old) = old {
-        // Sized for the old rows and a sixteenth more, so the vectors do not double
-        // past what the table needs.
-        rows.reserve(old.len() + old.len() / 16 + 64);
-    }
+    // Sized for the part's `old_rows` and a sixteenth more, so the vectors do not
+    // double past what the part needs.
+    rows.reserve(old_rows + old_rows / 16 + 64);
     let mut upserted = Vec::new();
     for_each_row(conn, table, hash_key, range, |scanned| {
+        if budget.is_stopped() {
+            return Err(ScanError::Failed("another row scan failed".into()));
+        }
         if let Some(old) = old {
             if old.find(scanned.key) != Some(scanned.hash) {
                 budget.take(scanned.size)?;

@@ -1,7 +1,7 @@
 //! Scanning the tables of one database on one or two connections, each taking the
 //! largest part left, and the byte budget of the changed rows they share.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use haven_crypto::SecretKey;
@@ -12,27 +12,44 @@ use super::scan::{finish_table, scan_part, RowidRange, ScanError, TablePart, Tab
 use super::schema::{RowKey, Schema, TableInfo};
 use super::table_rows::KeyRef;
 
-/// Bytes of changed rows that the scans of one database may still collect.
-pub(crate) struct Budget(AtomicUsize);
+/// Bytes of changed rows that the scans of one database may still collect, and
+/// whether one of them failed, which stops the others.
+pub(crate) struct Budget {
+    left: AtomicUsize,
+    stopped: AtomicBool,
+}
 
 impl Budget {
     pub fn new(bytes: usize) -> Self {
-        Self(AtomicUsize::new(bytes))
+        Self {
+            left: AtomicUsize::new(bytes),
+            stopped: AtomicBool::new(false),
+        }
     }
 
     /// Takes `bytes`, or fails with [`ScanError::TooLarge`] when fewer are left.
     pub fn take(&self, bytes: usize) -> Result<(), ScanError> {
-        self.0
+        self.left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
                 left.checked_sub(bytes)
             })
             .map(|_| ())
             .map_err(|_| ScanError::TooLarge)
     }
+
+    /// Tells the other scans to stop at their next row.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Returns whether another scan failed, so this one should stop.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
 }
 
-/// Old rows above which a rowid table is scanned in two rowid ranges, one on each
-/// connection. The message table of a chat database contains most of its rows.
+/// Old rows from which a rowid table is scanned in two rowid ranges when there are two
+/// connections. The message table of a chat database contains most of its rows.
 const SPLIT_ROWS: usize = if cfg!(test) { 1_000 } else { 100_000 };
 
 /// One table of the scan, and its parts as they come in.
@@ -74,25 +91,29 @@ pub(crate) fn scan_tables(
     let split = second.is_some();
     let (tables, jobs) = plan(schema, old, split)?;
     let queue = Mutex::new(jobs);
+    let failure = Mutex::new(None);
     let scan = Scan {
         tables: &tables,
         queue: &queue,
         hash_key,
         budget,
+        failure: &failure,
     };
     let mut scanned = match second {
-        None => scan.work(conn)?,
+        None => scan.work(conn),
         Some(second) => std::thread::scope(|scope| {
             let helper = scope.spawn(move || scan.work(&second));
-            let mine = scan.work(conn);
-            let theirs = helper
-                .join()
-                .unwrap_or_else(|_| Err(ScanError::Failed("a row scan thread panicked".into())));
-            let mut mine = mine?;
-            mine.extend(theirs?);
-            Ok::<_, ScanError>(mine)
-        })?,
+            let mut mine = scan.work(conn);
+            match helper.join() {
+                Ok(theirs) => mine.extend(theirs),
+                Err(_) => scan.fail(ScanError::Failed("a row scan thread panicked".into())),
+            }
+            mine
+        }),
     };
+    if let Some(error) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(error);
+    }
     scanned.sort_by_key(|(position, _, _)| *position);
     let mut rows = Vec::with_capacity(scanned.len());
     let mut changes = Vec::with_capacity(scanned.len());
@@ -167,44 +188,61 @@ fn halves(info: &TableInfo, old: &TableRows) -> Vec<RowidRange> {
     }
 }
 
-/// The tables, queue, key and budget that the connections of one scan share.
+/// The tables, queue, key, budget and first failure that the connections of one scan
+/// share.
 #[derive(Clone, Copy)]
 struct Scan<'s, 'a> {
     tables: &'s [Table<'a>],
     queue: &'s Mutex<Vec<Job>>,
     hash_key: &'s SecretKey,
     budget: &'s Budget,
+    failure: &'s Mutex<Option<ScanError>>,
 }
 
 impl Scan<'_, '_> {
-    /// Scans parts from the queue on `conn` until it is empty, and finishes each table
-    /// whose last part it scanned. A failure empties the queue, so the other
-    /// connection stops after its current part.
-    fn work(self, conn: &Connection) -> Result<Vec<Scanned>, ScanError> {
+    /// Scans parts from the queue on `conn` until it is empty or a scan failed, and
+    /// finishes each table whose last part it scanned.
+    fn work(self, conn: &Connection) -> Vec<Scanned> {
         let mut done = Vec::new();
-        loop {
+        while !self.budget.is_stopped() {
             let job = self
                 .queue
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
             let Some(job) = job else {
-                return Ok(done);
+                break;
             };
             if let Err(error) = self.run(conn, job, &mut done) {
-                self.queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clear();
-                return Err(error);
+                self.fail(error);
             }
         }
+        done
+    }
+
+    /// Keeps the first failure and stops the other scans. A scan that stopped because
+    /// of it fails too, and is not kept.
+    fn fail(self, error: ScanError) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if failure.is_none() {
+            *failure = Some(error);
+        }
+        self.budget.stop();
     }
 
     fn run(self, conn: &Connection, job: Job, done: &mut Vec<Scanned>) -> Result<(), ScanError> {
         let table = &self.tables[job.table];
         let old = job.old.as_deref();
-        let part = scan_part(conn, table.info, self.hash_key, old, self.budget, job.range)?;
+        let budget = self.budget;
+        let part = scan_part(
+            conn,
+            table.info,
+            self.hash_key,
+            old,
+            budget,
+            job.range,
+            job.size,
+        )?;
         let parts = {
             let mut parts = table.parts.lock().unwrap_or_else(PoisonError::into_inner);
             parts[job.part] = Some(part);
@@ -290,11 +328,32 @@ mod tests {
     }
 
     #[test]
-    fn shared_budget_stops_both() {
+    fn budget_takes_what_is_left() {
         let budget = Budget::new(100);
         budget.take(60).unwrap();
         assert!(matches!(budget.take(50), Err(ScanError::TooLarge)));
         budget.take(40).unwrap();
         assert!(matches!(budget.take(1), Err(ScanError::TooLarge)));
+    }
+
+    #[test]
+    fn too_large_change_stops_both_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let conn = database(&path);
+        let schema = read_schema(&conn).unwrap();
+        let key = SecretKey::from_bytes([4; 32]);
+        let (base, _) = scan_database(&conn, None, &schema, &key, None).unwrap();
+        conn.execute_batch(CHANGES).unwrap();
+        // The 30 changed rows of `big` alone take more than 200 bytes.
+        let budget = Budget::new(200);
+        let second = Some(Connection::open(&path).unwrap());
+        let result = scan_tables(&conn, second, &schema, &key, Some(base), &budget);
+        assert!(
+            matches!(result, Err(ScanError::TooLarge)),
+            "{:?}",
+            result.err()
+        );
+        assert!(budget.is_stopped());
     }
 }
