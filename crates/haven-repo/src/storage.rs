@@ -195,26 +195,35 @@ impl Storage {
         read.map_err(|e| RepoError::io("read", target, e))
     }
 
-    /// Reads a whole object as [`Storage::read`] does. A local folder reads it into
-    /// `buffer` around the page cache, as [`Storage::read_range_into`] does, so a
-    /// buffer used again needs no fresh pages. Other locations return a buffer of
-    /// their own.
+    /// Reads a whole object. A missing object is `Ok(None)`. A local folder reads it
+    /// into `buffer` around the page cache, as [`Storage::read_range_into`] does, so
+    /// a buffer used again needs no fresh pages. Its errors name the file and are not
+    /// retried. Other locations read through [`Storage::read`].
     pub(crate) async fn read_into(
         &self,
         path: &str,
         buffer: Vec<u8>,
     ) -> Result<Option<(Vec<u8>, Range<usize>)>> {
-        if self.local_root.is_none() {
+        let Some(root) = &self.local_root else {
+            // The buffer goes first, so the previous object is not held during the read.
+            drop(buffer);
             let bytes = self.read(path).await?;
             return Ok(bytes.map(|bytes| {
                 let range = 0..bytes.len();
                 (bytes, range)
             }));
-        }
-        match self.size(path).await? {
-            Some(size) => self.read_range_into(path, 0, size, buffer).await,
-            None => Ok(None),
-        }
+        };
+        let target = root.join(path);
+        let size = match std::fs::metadata(&target) {
+            Ok(metadata) if metadata.is_file() => metadata.len(),
+            Ok(_) => {
+                let error = std::io::Error::other("not a regular file");
+                return Err(RepoError::io("read", target, error));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RepoError::io("read", target, e)),
+        };
+        self.read_range_into(path, 0, size, buffer).await
     }
 
     /// Returns an object's size in bytes, or `None` when it is missing.
@@ -247,17 +256,6 @@ impl Storage {
         match &self.folders {
             Some(folders) => folders.write(path, write).await,
             None => write().await,
-        }
-    }
-
-    /// Starts reading an object of a local folder into the kernel's cache, for a read
-    /// that follows soon. Other locations ignore it.
-    pub fn prefetch(&self, path: &str) {
-        if let Some(root) = &self.local_root {
-            let file = root.join(path);
-            drop(tokio::task::spawn_blocking(move || {
-                backend::advise_will_need(&file)
-            }));
         }
     }
 
@@ -351,3 +349,7 @@ impl Storage {
             .map_err(|e| RepoError::storage("stat", path, e))
     }
 }
+
+#[cfg(test)]
+#[path = "storage_tests.rs"]
+mod tests;

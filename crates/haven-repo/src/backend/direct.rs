@@ -10,9 +10,6 @@
 //! and renamed into place, so a killed writer never leaves a partial object under
 //! its final name. A filesystem without `O_DIRECT` is reported as unsupported, and
 //! the caller writes through OpenDAL instead.
-//!
-//! Since such packs are not in the cache afterwards, a reader that knows its next
-//! object asks the kernel to read it ahead ([`advise_will_need`]).
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -154,7 +151,8 @@ pub(crate) fn read(
         (offset, length)
     };
     buffer.clear();
-    buffer.reserve(span + ALIGN);
+    // Exact, so a buffer used again for a larger read does not double past it.
+    buffer.reserve_exact(span + ALIGN);
     // The bytes before the aligned address are zeroed, so the whole buffer stays
     // initialised; the read fills the rest.
     let front = if direct {
@@ -230,15 +228,6 @@ fn read_into_spare(
         }
     }
     Ok(total)
-}
-
-/// Asks the kernel to start reading the file at `path` into its cache. It is a hint:
-/// a file that cannot be opened is left alone, because its read reports the error.
-pub(crate) fn advise_will_need(path: &Path) {
-    if let Ok(file) = File::open(path) {
-        // SAFETY: the descriptor stays open for the call. The advice only starts reads.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
-    }
 }
 
 pub(crate) fn temp_name() -> String {

@@ -32,8 +32,8 @@ pub use location::{redact_url, GDRIVE_TOKEN_VAR, WEBDAV_PASSWORD_VAR, WEBDAV_USE
 pub use stats::{FaultCounts, StorageStats};
 
 pub(crate) use direct::{
-    advise_will_need, clear_direct, read as read_direct, set_direct, temp_name,
-    write as write_direct, Direct, ALIGN, MIN_DIRECT_LEN,
+    clear_direct, read as read_direct, set_direct, temp_name, write as write_direct, Direct, ALIGN,
+    MIN_DIRECT_LEN,
 };
 pub(crate) use folders::FolderGate;
 pub(crate) use stats::StatsCounters;
