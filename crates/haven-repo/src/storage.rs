@@ -175,11 +175,7 @@ impl Storage {
         mut buffer: Vec<u8>,
     ) -> Result<Option<(Vec<u8>, Range<usize>)>> {
         let Some(root) = &self.local_root else {
-            let bytes = self.read_range(path, offset, length).await?;
-            return Ok(bytes.map(|bytes| {
-                let range = 0..bytes.len();
-                (bytes, range)
-            }));
+            return Ok(whole(self.read_range(path, offset, length).await?));
         };
         let target = root.join(path);
         let (root, object) = (root.to_path_buf(), path.to_string());
@@ -207,14 +203,10 @@ impl Storage {
         let Some(root) = &self.local_root else {
             // The buffer goes first, so the previous object is not held during the read.
             drop(buffer);
-            let bytes = self.read(path).await?;
-            return Ok(bytes.map(|bytes| {
-                let range = 0..bytes.len();
-                (bytes, range)
-            }));
+            return Ok(whole(self.read(path).await?));
         };
         let target = root.join(path);
-        let size = match std::fs::metadata(&target) {
+        let size = match tokio::fs::metadata(&target).await {
             Ok(metadata) if metadata.is_file() => metadata.len(),
             Ok(_) => {
                 let error = std::io::Error::other("not a regular file");
@@ -348,6 +340,14 @@ impl Storage {
             .await
             .map_err(|e| RepoError::storage("stat", path, e))
     }
+}
+
+/// Pairs a buffer read by another location with the range that covers all of it.
+fn whole(bytes: Option<Vec<u8>>) -> Option<(Vec<u8>, Range<usize>)> {
+    bytes.map(|bytes| {
+        let range = 0..bytes.len();
+        (bytes, range)
+    })
 }
 
 #[cfg(test)]

@@ -53,23 +53,21 @@ fn quick_check(path: &Path) -> String {
         .unwrap()
 }
 
-fn rows(path: &Path) -> Vec<(i64, String)> {
+/// Returns the (id, value) rows that `sql` selects from the database at `path`.
+fn select_pairs<T: rusqlite::types::FromSql>(path: &Path, sql: &str) -> Vec<(i64, T)> {
     let conn = Connection::open(path).unwrap();
-    let mut statement = conn
-        .prepare("SELECT id, body FROM docs ORDER BY id")
-        .unwrap();
+    let mut statement = conn.prepare(sql).unwrap();
     let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
     rows.unwrap().collect::<Result<_, _>>().unwrap()
 }
 
+fn rows(path: &Path) -> Vec<(i64, String)> {
+    select_pairs(path, "SELECT id, body FROM docs ORDER BY id")
+}
+
 /// Returns the FTS5 index's blocks: its `docs_fts_data` rows.
 fn index_blocks(path: &Path) -> Vec<(i64, Vec<u8>)> {
-    let conn = Connection::open(path).unwrap();
-    let mut statement = conn
-        .prepare("SELECT id, block FROM docs_fts_data ORDER BY id")
-        .unwrap();
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
-    rows.unwrap().collect::<Result<_, _>>().unwrap()
+    select_pairs(path, "SELECT id, block FROM docs_fts_data ORDER BY id")
 }
 
 /// Backs up a database with a damaged index as a base and restores it, then changes

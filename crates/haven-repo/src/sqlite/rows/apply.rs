@@ -66,13 +66,11 @@ pub(crate) fn apply_chain(
     let mut updates = plan_updates(&schema);
     let row_by_row = !updates.is_empty();
     let mut touched = apply_all(&mut conn, &schema, increments, hash_key, &mut updates);
-    if touched.is_err() && row_by_row {
-        // FTS5 writes an index's changes when the transaction commits, so a damaged
-        // index can fail the commit. The increments then go in again, without
-        // row-by-row index updates, and the indexes are rebuilt.
-        if let Err(error) = &touched {
-            tracing::warn!(reason = %error.reason, "applying the increments with row-by-row full-text index updates failed; applying them again and rebuilding the indexes");
-        }
+    // FTS5 writes an index's changes when the transaction commits, so a damaged index
+    // can fail the commit. The increments then go in again without row-by-row index
+    // updates, and the indexes are rebuilt.
+    if let (Err(error), true) = (&touched, row_by_row) {
+        tracing::warn!(reason = %error.reason, "applying the increments with row-by-row full-text index updates failed; applying them again and rebuilding the indexes");
         updates.clear();
         touched = apply_all(&mut conn, &schema, increments, hash_key, &mut updates);
     }

@@ -51,9 +51,10 @@ pub(crate) struct TablePart {
 }
 
 /// Scans the rows of `table` in `range` (all rows of a table without rowids), of which
-/// the old scan had `old_rows`. With `old`, also returns the rows upserted since it, and takes the encoded size of each
-/// from `budget`, so a change too large for one increment stops the scan before it
-/// fills memory. [`finish_table`] sorts the rows and finds the deleted ones.
+/// the old scan had `old_rows`. With `old`, also returns the rows upserted since it,
+/// and takes the encoded size of each from `budget`, so a change too large for one
+/// increment stops the scan before it fills memory. [`finish_table`] sorts the rows
+/// and finds the deleted ones.
 pub(crate) fn scan_part(
     conn: &Connection,
     table: &TableInfo,
@@ -170,11 +171,17 @@ fn for_each_row(
     );
     let mut bounds = Vec::new();
     if let RowKey::Rowid(alias) = &table.key {
-        let limits = [(range.from, ">="), (range.to, "<")];
-        for (value, operator) in limits.into_iter().filter_map(|(v, o)| Some((v?, o))) {
-            let keyword = if bounds.is_empty() { "WHERE" } else { "AND" };
-            bounds.push(value);
-            sql.push_str(&format!(" {keyword} {alias} {operator} ?{}", bounds.len()));
+        let mut conditions = Vec::new();
+        if let Some(from) = range.from {
+            bounds.push(from);
+            conditions.push(format!("{alias} >= ?{}", bounds.len()));
+        }
+        if let Some(to) = range.to {
+            bounds.push(to);
+            conditions.push(format!("{alias} < ?{}", bounds.len()));
+        }
+        if !conditions.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
         }
     }
     let mut statement = conn.prepare(&sql).map_err(sql_error)?;

@@ -88,8 +88,7 @@ pub(crate) fn scan_tables(
     old: Option<Vec<TableRows>>,
     budget: &Budget,
 ) -> Result<(Vec<TableRows>, Vec<TableChange>), ScanError> {
-    let split = second.is_some();
-    let (tables, jobs) = plan(schema, old, split)?;
+    let (tables, jobs) = plan(schema, old, second.is_some())?;
     let queue = Mutex::new(jobs);
     let failure = Mutex::new(None);
     let scan = Scan {
@@ -99,7 +98,8 @@ pub(crate) fn scan_tables(
         budget,
         failure: &failure,
     };
-    let mut scanned = match second {
+
+    let scanned = match second {
         None => scan.work(conn),
         Some(second) => std::thread::scope(|scope| {
             let helper = scope.spawn(move || scan.work(&second));
@@ -114,6 +114,11 @@ pub(crate) fn scan_tables(
     if let Some(error) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
         return Err(error);
     }
+    Ok(in_schema_order(scanned))
+}
+
+/// Returns the rows and the changes of the scanned tables in the schema's order.
+fn in_schema_order(mut scanned: Vec<Scanned>) -> (Vec<TableRows>, Vec<TableChange>) {
     scanned.sort_by_key(|(position, _, _)| *position);
     let mut rows = Vec::with_capacity(scanned.len());
     let mut changes = Vec::with_capacity(scanned.len());
@@ -121,7 +126,7 @@ pub(crate) fn scan_tables(
         rows.push(table_rows);
         changes.extend(change);
     }
-    Ok((rows, changes))
+    (rows, changes)
 }
 
 /// Pairs each table of `schema` with its rows in `old` and makes its jobs: two rowid
@@ -230,16 +235,17 @@ impl Scan<'_, '_> {
         self.budget.stop();
     }
 
+    /// Scans the part `job` on `conn` and, when it is its table's last part, joins the
+    /// table's parts into `done`.
     fn run(self, conn: &Connection, job: Job, done: &mut Vec<Scanned>) -> Result<(), ScanError> {
         let table = &self.tables[job.table];
         let old = job.old.as_deref();
-        let budget = self.budget;
         let part = scan_part(
             conn,
             table.info,
             self.hash_key,
             old,
-            budget,
+            self.budget,
             job.range,
             job.size,
         )?;
