@@ -392,6 +392,21 @@ impl<'a> FileWriter<'a> {
             None => Ok(()),
         }
     }
+
+    /// Ends the file. With the write thread, hands the rest of the file to it, which
+    /// runs `then` after the file's writes; without, runs `then` here.
+    pub(crate) fn finish(mut self, then: Then) -> io::Result<()> {
+        match self.writes.take() {
+            Some(writes) => {
+                let stream = std::mem::replace(&mut self.stream, DirectStream::buffered());
+                stream.finish(self.file, writes, then)
+            }
+            None => {
+                then(self.file, Ok(()));
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Drop for FileWriter<'_> {

@@ -20,7 +20,7 @@ use filetime::FileTime;
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use crate::direct_writer::{DirectWrites, FileWriter};
+use crate::direct_writer::{DirectWrites, FileWriter, Then};
 use crate::error::{Damage, RepoError, Result};
 use crate::id::ObjectId;
 use crate::tree::{escape_name, Node, NodeKind, Tree};
@@ -114,6 +114,7 @@ impl Repository {
             run: None,
             direct_writes: None,
             finisher: None,
+            outcomes: finisher::Outcomes::new(),
             deferred_dirs: Vec::new(),
         };
         let target = target.to_path_buf();
@@ -190,6 +191,8 @@ struct Restorer {
     direct_writes: Option<DirectWrites>,
     /// The thread that writes small files and sets their metadata, once started.
     finisher: Option<finisher::Finisher>,
+    /// What the finishing thread and the direct write thread report.
+    outcomes: finisher::Outcomes,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).
     deferred_dirs: Vec<(Node, PathBuf, Vec<Vec<u8>>)>,
@@ -439,34 +442,59 @@ impl Restorer {
         self.progress.bytes.fetch_add(length, Ordering::Relaxed);
         let small = finisher::SmallFile {
             file,
+            chunks,
+            end: self.file_end(node, path, target, length, file_time(node)),
+        };
+        let finisher =
+            match &mut self.finisher {
+                Some(finisher) => finisher,
+                None => self.finisher.insert(
+                    finisher::Finisher::start(self.outcomes.sender()).map_err(|e| {
+                        RepoError::Pipeline(format!(
+                            "cannot start the restore's finishing thread: {e}"
+                        ))
+                    })?,
+                ),
+            };
+        finisher.send(small)?;
+        self.take_outcomes()
+    }
+
+    /// Returns the last steps of the file at `target`, for a finishing thread.
+    fn file_end(
+        &self,
+        node: &Node,
+        path: &[Vec<u8>],
+        target: &Path,
+        length: u64,
+        mtime: FileTime,
+    ) -> finisher::FileEnd {
+        finisher::FileEnd {
             target: target.to_path_buf(),
             display_path: join_display(path),
-            chunks,
             length,
             owner: self.owner(node),
             mode: node.mode & 0o7777,
-            mtime: file_time(node),
-        };
-        let finisher = match &mut self.finisher {
-            Some(finisher) => finisher,
-            None => self
-                .finisher
-                .insert(finisher::Finisher::start().map_err(|e| {
-                    RepoError::Pipeline(format!("cannot start the restore's finishing thread: {e}"))
-                })?),
-        };
-        let warnings = finisher.send(small)?;
+            mtime,
+        }
+    }
+
+    /// Adds the warnings that the finishing threads reported so far to the report,
+    /// or returns the first failure.
+    fn take_outcomes(&mut self) -> Result<()> {
+        let warnings = self.outcomes.take()?;
         self.report.warnings.extend(warnings);
         Ok(())
     }
 
-    /// Waits for the small files handed over.
+    /// Waits for the files handed to the finishing thread and the direct write
+    /// thread.
     pub(super) fn finish_files(&mut self) -> Result<()> {
-        if let Some(finisher) = self.finisher.take() {
-            let warnings = finisher.finish()?;
-            self.report.warnings.extend(warnings);
-        }
-        Ok(())
+        let finished = self.finisher.take().map_or(Ok(()), |f| f.finish());
+        // Dropping the write thread's handle waits for its writes.
+        drop(self.direct_writes.take());
+        finished?;
+        self.take_outcomes()
     }
 
     /// Returns whether the blob `id` is known to be all zero bytes.
@@ -573,39 +601,43 @@ impl Restorer {
                 Err(e) => return Err(e),
             }
         }
-        if let Err(e) = writer.end_direct() {
-            let _ = fs::remove_file(target);
-            return Err(RepoError::io("write", target, e));
-        }
-        drop(writer);
-        self.direct_writes = writes;
         let length = if damages.is_empty() {
             offset
         } else {
             node.size.max(offset)
         };
-        // The file is new, so only a trailing hole needs a truncate. On ext4 even a
-        // truncate to the current length zeroes the last block's tail again.
-        if length != written_end {
-            if let Err(e) = file.set_len(length) {
-                let _ = fs::remove_file(target);
-                return Err(RepoError::io("set length of", target, e));
+        // A damaged file keeps the current time as its mtime, so it never looks
+        // finished and a later restore, after a repair, writes it again.
+        let mtime = if damages.is_empty() {
+            file_time(node)
+        } else {
+            FileTime::now()
+        };
+        let end = self.file_end(node, path, target, length, mtime);
+        let report = self.outcomes.sender();
+        let then: Then = Box::new(move |file, written| {
+            if let Some(outcome) = end.apply(file, written.map(|()| written_end)) {
+                let _ = report.send(outcome);
             }
-        }
-        self.set_file_metadata(node, &file, path);
+        });
+        // The write thread ends a file written around the cache after its last
+        // piece, while this thread goes on with the next file. Waiting here for
+        // each file's pieces left the disk idle between files.
+        let handed = writer.finish(then);
         drop(file);
+        self.direct_writes = writes;
+        if let Err(e) = handed {
+            let _ = fs::remove_file(target);
+            return Err(RepoError::io("write", target, e));
+        }
         if !damages.is_empty() {
             self.damaged(path, damages, false);
-            // A damaged file keeps the current time as its mtime, so it never looks
-            // finished and a later restore, after a repair, writes it again.
-            let now = FileTime::now();
-            let _ = filetime::set_symlink_file_times(target, now, now);
         }
         if node.links > 1 {
             self.links
                 .insert((node.device, node.inode), target.to_path_buf());
         }
-        Ok(())
+        self.take_outcomes()
     }
 
     /// Keeps a file that an earlier restore wrote in full. Stale sidecars of a
@@ -625,15 +657,6 @@ impl Restorer {
         Ok(())
     }
 
-    /// Sets owner (when running as root), permissions and mtime. Failures become warnings.
-    /// Sets a regular file's owner, mode and mtime through its open descriptor, which
-    /// spares the path lookups of [`Restorer::set_metadata`].
-    fn set_file_metadata(&mut self, node: &Node, file: &fs::File, path: &[Vec<u8>]) {
-        let failures =
-            finisher::set_metadata(file, self.owner(node), node.mode & 0o7777, file_time(node));
-        self.metadata_failures(path, failures);
-    }
-
     /// Returns the owner to give a restored entry: only root can.
     fn owner(&self, node: &Node) -> Option<(u32, u32)> {
         self.is_root.then_some((node.uid, node.gid))
@@ -649,6 +672,8 @@ impl Restorer {
         }
     }
 
+    /// Sets owner (when running as root), permissions and mtime through the path.
+    /// Failures become warnings.
     fn set_metadata(&mut self, node: &Node, target: &Path, path: &[Vec<u8>]) {
         let mut failures = Vec::new();
         if self.is_root {

@@ -7,11 +7,15 @@
 //! thread writes and sets the metadata. Creating stays on the restore thread because
 //! a folder's mtime must be set after its last file is created, and because the
 //! kernel serialises creates in one folder anyway.
+//!
+//! A larger file's last steps run on the direct write thread once its data is
+//! written (see [`FileEnd`]), and both threads report to the restore thread on one
+//! channel of [`Outcome`]s.
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -25,34 +29,104 @@ const QUEUED_FILES: usize = 256;
 /// A created file and what to write into it.
 pub(super) struct SmallFile {
     pub file: File,
-    pub target: PathBuf,
-    /// The path display_path in warnings.
-    pub display_path: String,
     /// Each chunk that is not all zero, at its offset.
     pub chunks: Vec<(u64, Bytes)>,
-    /// The file's length; past the last chunk is a hole.
+    pub end: FileEnd,
+}
+
+/// What is left to do once a file's data is written: its length and metadata.
+pub(super) struct FileEnd {
+    pub target: PathBuf,
+    /// The path shown in warnings.
+    pub display_path: String,
+    /// The file's length; past the last written byte is a hole.
     pub length: u64,
     pub owner: Option<(u32, u32)>,
     pub mode: u32,
     pub mtime: FileTime,
 }
 
-enum Outcome {
+impl FileEnd {
+    /// Sets the length and metadata of `file`, whose writes ended with `written`:
+    /// the end of the data written, or the first failure. The mtime goes last, so
+    /// a file looks finished only once all of it is in place. A file that cannot be
+    /// written is removed, so that no partial file takes the space the rest needs.
+    pub(super) fn apply(self, file: &File, written: std::io::Result<u64>) -> Option<Outcome> {
+        let written_end = match written {
+            Ok(end) => end,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.target);
+                return Some(Outcome::Failed(RepoError::io("write", self.target, e)));
+            }
+        };
+        // The file is new, so only a trailing hole needs a truncate. On ext4 even a
+        // truncate to the current length zeroes the last block's tail again.
+        if self.length != written_end {
+            if let Err(e) = file.set_len(self.length) {
+                let _ = std::fs::remove_file(&self.target);
+                return Some(Outcome::Failed(RepoError::io(
+                    "set length of",
+                    self.target,
+                    e,
+                )));
+            }
+        }
+        let failures = set_metadata(file, self.owner, self.mode, self.mtime);
+        (!failures.is_empty()).then(|| {
+            Outcome::Warning(format!(
+                "{}: could not set {}",
+                self.display_path,
+                failures.join(", ")
+            ))
+        })
+    }
+}
+
+/// A report from a thread that finishes files.
+pub(super) enum Outcome {
     Warning(String),
     Failed(RepoError),
 }
 
-/// The second thread and the channels to it.
+/// The channel on which finishing threads report [`Outcome`]s.
+pub(super) struct Outcomes {
+    sender: Sender<Outcome>,
+    received: Receiver<Outcome>,
+}
+
+impl Outcomes {
+    pub(super) fn new() -> Self {
+        let (sender, received) = std::sync::mpsc::channel();
+        Self { sender, received }
+    }
+
+    pub(super) fn sender(&self) -> Sender<Outcome> {
+        self.sender.clone()
+    }
+
+    /// Returns the warnings reported so far, or the first failure.
+    pub(super) fn take(&self) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        while let Ok(outcome) = self.received.try_recv() {
+            match outcome {
+                Outcome::Warning(warning) => warnings.push(warning),
+                Outcome::Failed(error) => return Err(error),
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+/// The second thread and the channel to it.
 pub(super) struct Finisher {
     files: Option<SyncSender<SmallFile>>,
-    outcomes: Receiver<Outcome>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Finisher {
-    pub(super) fn start() -> std::io::Result<Self> {
+    /// Starts the thread, which reports on `report`.
+    pub(super) fn start(report: Sender<Outcome>) -> std::io::Result<Self> {
         let (files, queued) = sync_channel::<SmallFile>(QUEUED_FILES);
-        let (report, outcomes) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("haven-restore-finish".into())
             .spawn(move || {
@@ -66,42 +140,26 @@ impl Finisher {
             })?;
         Ok(Self {
             files: Some(files),
-            outcomes,
             thread: Some(thread),
         })
     }
 
-    /// Hands `file` over. Returns the warnings reported since the last call, or the
-    /// first failure.
-    pub(super) fn send(&mut self, file: SmallFile) -> Result<Vec<String>> {
-        let warnings = self.take_outcomes()?;
+    /// Hands `file` over.
+    pub(super) fn send(&mut self, file: SmallFile) -> Result<()> {
         let files = self
             .files
             .as_ref()
             .expect("files are handed over until finish");
-        files.send(file).map_err(|_| stopped())?;
-        Ok(warnings)
+        files.send(file).map_err(|_| stopped())
     }
 
-    /// Waits for every file handed over, and returns the warnings or the first
-    /// failure.
-    pub(super) fn finish(mut self) -> Result<Vec<String>> {
+    /// Waits for every file handed over.
+    pub(super) fn finish(mut self) -> Result<()> {
         drop(self.files.take());
-        if let Some(thread) = self.thread.take() {
-            thread.join().map_err(|_| stopped())?;
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| stopped()),
+            None => Ok(()),
         }
-        self.take_outcomes()
-    }
-
-    fn take_outcomes(&mut self) -> Result<Vec<String>> {
-        let mut warnings = Vec::new();
-        while let Ok(outcome) = self.outcomes.try_recv() {
-            match outcome {
-                Outcome::Warning(warning) => warnings.push(warning),
-                Outcome::Failed(error) => return Err(error),
-            }
-        }
-        Ok(warnings)
     }
 }
 
@@ -118,40 +176,18 @@ fn stopped() -> RepoError {
     RepoError::Pipeline("the restore's finishing thread stopped".into())
 }
 
-/// Writes a file and sets its metadata, the mtime last. A file that cannot be
-/// written is removed, so that no partial file takes the space the rest needs.
+/// Writes a file, then sets its length and metadata.
 fn finish(small: SmallFile) -> Option<Outcome> {
-    let SmallFile {
-        file,
-        target,
-        display_path,
-        chunks,
-        length,
-        owner,
-        mode,
-        mtime,
-    } = small;
-    let mut written_end = 0;
+    let SmallFile { file, chunks, end } = small;
+    let mut written = Ok(0);
     for (offset, data) in &chunks {
         if let Err(e) = file.write_all_at(data, *offset) {
-            let _ = std::fs::remove_file(&target);
-            return Some(Outcome::Failed(RepoError::io("write", target, e)));
+            written = Err(e);
+            break;
         }
-        written_end = offset + data.len() as u64;
+        written = Ok(offset + data.len() as u64);
     }
-    if length != written_end {
-        if let Err(e) = file.set_len(length) {
-            let _ = std::fs::remove_file(&target);
-            return Some(Outcome::Failed(RepoError::io("set length of", target, e)));
-        }
-    }
-    let failures = set_metadata(&file, owner, mode, mtime);
-    (!failures.is_empty()).then(|| {
-        Outcome::Warning(format!(
-            "{display_path}: could not set {}",
-            failures.join(", ")
-        ))
-    })
+    end.apply(&file, written)
 }
 
 /// Sets an open file's owner (when given), mode and mtime, in that order, since a
