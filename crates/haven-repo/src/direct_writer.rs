@@ -22,6 +22,9 @@ use crate::backend::{clear_direct, set_direct, ALIGN};
 const PIECE: usize = 1 << 20;
 /// Pieces staged or being written at once.
 const PIECES: usize = 4;
+/// Jobs sent and not yet done, at most. Each holds an open file, and an ended
+/// file's job holds no piece.
+const MAX_JOBS: usize = 256;
 
 /// A staging buffer with an aligned piece inside.
 struct Piece(Vec<u8>);
@@ -100,8 +103,8 @@ impl Tail {
 }
 
 /// Runs on the write thread: writes each job's bytes in the order they came, and
-/// returns every piece on `finished`.
-fn write_jobs(queued: Receiver<Job>, finished: Sender<Piece>) {
+/// reports each job done on `finished`, with its piece if it held one.
+fn write_jobs(queued: Receiver<Job>, finished: Sender<Option<Piece>>) {
     for job in queued {
         let piece = match job {
             Job::Write {
@@ -129,10 +132,8 @@ fn write_jobs(queued: Receiver<Job>, finished: Sender<Piece>) {
                 tail.map(|tail| tail.piece)
             }
         };
-        if let Some(piece) = piece {
-            if finished.send(piece).is_err() {
-                break;
-            }
+        if finished.send(piece).is_err() {
+            break;
         }
     }
 }
@@ -141,9 +142,12 @@ fn write_jobs(queued: Receiver<Job>, finished: Sender<Piece>) {
 /// one file to the next, so that the pieces' pages are touched once.
 pub(crate) struct DirectWrites {
     jobs: Option<Sender<Job>>,
-    done: Receiver<Piece>,
+    done: Receiver<Option<Piece>>,
     free: Vec<Piece>,
-    in_flight: usize,
+    /// Jobs sent and not yet reported done.
+    jobs_in_flight: usize,
+    /// Pieces that the jobs in flight hold.
+    pieces_in_flight: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -165,34 +169,40 @@ impl DirectWrites {
             jobs: Some(jobs),
             done,
             free: Vec::new(),
-            in_flight: 0,
+            jobs_in_flight: 0,
+            pieces_in_flight: 0,
             thread: Some(thread),
         })
     }
 
     /// Returns a piece to fill, waiting for a write to finish when all are in use.
     fn take(&mut self) -> io::Result<Piece> {
-        if let Some(piece) = self.free.pop() {
-            return Ok(piece);
+        loop {
+            if let Some(piece) = self.free.pop() {
+                return Ok(piece);
+            }
+            if self.pieces_in_flight < PIECES {
+                return Ok(Piece::new());
+            }
+            self.wait_one()?;
         }
-        if self.in_flight < PIECES {
-            return Ok(Piece::new());
-        }
-        self.wait_one()?;
-        Ok(self.free.pop().expect("a finished write returns its piece"))
     }
 
     fn send(&mut self, job: Job) -> io::Result<()> {
+        if self.jobs_in_flight >= MAX_JOBS {
+            self.wait_one()?;
+        }
         let holds_piece = job.holds_piece();
         let jobs = self.jobs.as_ref().expect("the writer runs until drop");
         jobs.send(job).map_err(|_| stopped())?;
-        self.in_flight += usize::from(holds_piece);
+        self.jobs_in_flight += 1;
+        self.pieces_in_flight += usize::from(holds_piece);
         Ok(())
     }
 
-    /// Waits for every write in flight.
-    fn wait_all(&mut self) -> io::Result<()> {
-        while self.in_flight > 0 {
+    /// Waits for every job sent: the writes, and the callbacks of ended files.
+    pub(crate) fn wait_all(&mut self) -> io::Result<()> {
+        while self.jobs_in_flight > 0 {
             self.wait_one()?;
         }
         Ok(())
@@ -200,13 +210,27 @@ impl DirectWrites {
 
     fn wait_one(&mut self) -> io::Result<()> {
         let Ok(piece) = self.done.recv() else {
-            // The thread is gone, and with it every write in flight.
-            self.in_flight = 0;
+            // The thread is gone, and with it every job in flight.
+            self.jobs_in_flight = 0;
+            self.pieces_in_flight = 0;
             return Err(stopped());
         };
-        self.in_flight -= 1;
-        self.free.push(piece);
+        self.jobs_in_flight -= 1;
+        if let Some(piece) = piece {
+            self.pieces_in_flight -= 1;
+            self.free.push(piece);
+        }
         Ok(())
+    }
+
+    /// Runs every job sent, then stops the thread. Fails if the thread panicked, in
+    /// which case some jobs may not have run.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        drop(self.jobs.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Err(_)) => Err(io::Error::other("the direct write thread panicked")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -469,7 +493,7 @@ mod tests {
             let direct = write_parts(&parts, Some(&mut writes));
             assert_eq!(direct.len(), buffered.len(), "{parts:?}");
             assert!(direct == buffered, "bytes differ for {parts:?}");
-            assert_eq!(writes.in_flight, 0);
+            assert_eq!(writes.jobs_in_flight, 0);
         }
     }
 
@@ -488,7 +512,7 @@ mod tests {
             "writes into a read-only descriptor succeeded"
         );
         drop(writer);
-        assert_eq!(writes.in_flight, 0);
+        assert_eq!(writes.jobs_in_flight, 0);
     }
 
     /// A file finished on the write thread: `then` runs after the file's last
@@ -532,5 +556,38 @@ mod tests {
             }
         }
         drop(writes);
+    }
+
+    /// `wait_all` returns only once the callbacks of ended files have run, also
+    /// those of files whose jobs hold no piece.
+    #[test]
+    fn wait_all_waits_for_ended_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writes = DirectWrites::start().unwrap();
+        let ended = Arc::new(Mutex::new(Vec::new()));
+        for n in 0..3u8 {
+            let path = dir.path().join(format!("file{n}"));
+            let file = File::create(&path).unwrap();
+            // Through the cache, as on a filesystem without O_DIRECT, so the job
+            // that ends the file holds no piece.
+            let mut writer = FileWriter {
+                file: &file,
+                writes: Some(&mut writes),
+                stream: DirectStream::buffered(),
+            };
+            writer.write_at(&pattern(5000, n), 0).unwrap();
+            let ended = ended.clone();
+            let then: Then = Box::new(move |_: &File, written: io::Result<()>| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                ended.lock().unwrap().push((n, written.is_ok()));
+            });
+            writer.finish(then).unwrap();
+        }
+        writes.wait_all().unwrap();
+        assert_eq!(
+            *ended.lock().unwrap(),
+            vec![(0, true), (1, true), (2, true)]
+        );
+        writes.finish().unwrap();
     }
 }

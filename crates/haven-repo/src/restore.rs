@@ -262,6 +262,9 @@ impl Restorer {
                         Err(e) => return Err(e),
                     }
                 }
+                // A file that fails on the write thread is removed, which a folder
+                // made read-only would forbid.
+                self.settle_writes()?;
                 if self.pending_rows.iter().any(|p| p.is_in(target)) {
                     self.deferred_dirs
                         .push((node.clone(), target.to_path_buf(), path.clone()));
@@ -487,13 +490,31 @@ impl Restorer {
         Ok(())
     }
 
+    /// Waits until the direct write thread has ended every file handed to it, and
+    /// returns the first failure it reported.
+    fn settle_writes(&mut self) -> Result<()> {
+        if let Some(writes) = &mut self.direct_writes {
+            writes.wait_all().map_err(write_thread_failed)?;
+        }
+        self.take_outcomes()
+    }
+
+    /// Returns a failure that the finishing threads reported before `error`, which
+    /// came later, or else `error`: the first failure is the one to report.
+    fn first_failure(&mut self, error: RepoError) -> RepoError {
+        match self.take_outcomes() {
+            Ok(()) => error,
+            Err(earlier) => earlier,
+        }
+    }
+
     /// Waits for the files handed to the finishing thread and the direct write
     /// thread.
     pub(super) fn finish_files(&mut self) -> Result<()> {
         let finished = self.finisher.take().map_or(Ok(()), |f| f.finish());
-        // Dropping the write thread's handle waits for its writes.
-        drop(self.direct_writes.take());
+        let written = self.direct_writes.take().map_or(Ok(()), |w| w.finish());
         finished?;
+        written.map_err(write_thread_failed)?;
         self.take_outcomes()
     }
 
@@ -584,7 +605,7 @@ impl Restorer {
                         // A partial file must not stay behind, since it would take
                         // the space that the rest of the restore needs.
                         let _ = fs::remove_file(target);
-                        return Err(RepoError::io("write", target, e));
+                        return Err(self.first_failure(RepoError::io("write", target, e)));
                     } else {
                         written_end = offset + data.len() as u64;
                     }
@@ -628,12 +649,14 @@ impl Restorer {
         self.direct_writes = writes;
         if let Err(e) = handed {
             let _ = fs::remove_file(target);
-            return Err(RepoError::io("write", target, e));
+            return Err(self.first_failure(RepoError::io("write", target, e)));
         }
         if !damages.is_empty() {
             self.damaged(path, damages, false);
         }
         if node.links > 1 {
+            // The other links share the file, so it must be whole before they are made.
+            self.settle_writes()?;
             self.links
                 .insert((node.device, node.inode), target.to_path_buf());
         }
@@ -696,6 +719,10 @@ impl Restorer {
         }
         self.metadata_failures(path, failures);
     }
+}
+
+fn write_thread_failed(error: std::io::Error) -> RepoError {
+    RepoError::Pipeline(format!("the restore's write thread failed: {error}"))
 }
 
 /// Returns the node's modification time.
