@@ -21,7 +21,6 @@ use crate::id::ObjectId;
 use crate::index::{self, BlobLocation, IndexFile, IndexedPack};
 use crate::pack::{self, PACK_PREFIX};
 use crate::snapshot::{self, BackupSummary, Snapshot};
-use crate::sqlite::rows::{state_path, write_state};
 use crate::sqlite::{SqliteBase, SqliteOptions};
 use crate::tree::escape_name;
 use crate::Repository;
@@ -218,15 +217,11 @@ impl Repository {
             .write(&snapshot::snapshot_path(&snapshot_id), bytes)
             .await?;
         // Only now does the snapshot exist whose chains the states describe.
-        if let Some(state_dir) = &options.sqlite.state_dir {
-            for pending in &outcome.row_states {
-                let file = state_path(state_dir, &self.keys.row_hash, &pending.path);
-                if let Err(e) =
-                    write_state(&file, &self.keys.row_state, &pending.path, &pending.state)
-                {
-                    tracing::warn!(path = %display_path(&pending.path), state = %file.display(), error = %e,
-                        "writing the local row state failed; the next backup takes a page-level base");
-                }
+        for pending in outcome.row_states {
+            let (path, file) = (pending.path.clone(), pending.file.clone());
+            if let Err(e) = pending.commit() {
+                tracing::warn!(path = %display_path(&path), state = %file.display(), error = %e,
+                    "writing the local row state failed; the next backup takes a page-level base");
             }
         }
         Ok(BackupResult {

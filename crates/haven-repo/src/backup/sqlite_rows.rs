@@ -1,5 +1,6 @@
 //! Row increments of SQLite databases during a backup: planning each database copy,
-//! extending the parent's chain, and the local states written after the snapshot.
+//! extending the parent's chain, and the local states put in place after the
+//! snapshot.
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -11,15 +12,60 @@ use crate::error::Result;
 use crate::id::ObjectId;
 use crate::pack::BlobType;
 use crate::sqlite::rows::{
-    chain_id, plan_rows, BaseReason, BaseScan, PlanInput, RowPlan, RowState,
+    chain_id, plan_rows, prepare_state, state_path, BaseReason, BaseScan, PlanInput, PreparedState,
+    RowPlan, RowState,
 };
 use crate::sqlite::{DatabaseView, SqliteBase};
 use crate::tree::{Node, NodeKind};
 
-/// A local row state to write once the snapshot is saved.
+/// A local row state, written under a temporary name on a thread of its own while
+/// the backup goes on, and renamed into place once the snapshot is saved. Writing
+/// it after the snapshot took about 0.1 s at the end of each backup of the 1 GB
+/// benchmark folder. Dropping it waits for the thread, whose unused file is then
+/// removed.
 pub(super) struct PendingState {
+    /// The database's path as the snapshot records it.
     pub path: PathBuf,
-    pub state: RowState,
+    /// Where the state goes.
+    pub file: PathBuf,
+    written: Option<JoinHandle<std::io::Result<PreparedState>>>,
+}
+
+impl PendingState {
+    /// Starts writing `state` for the database at `path` into `file`.
+    fn start(
+        path: PathBuf,
+        file: PathBuf,
+        key: haven_crypto::SecretKey,
+        state: RowState,
+    ) -> std::io::Result<Self> {
+        let (name, target) = (path.clone(), file.clone());
+        let written = std::thread::Builder::new()
+            .name("haven-row-state".into())
+            .spawn(move || prepare_state(&target, &key, &name, &state))?;
+        Ok(Self {
+            path,
+            file,
+            written: Some(written),
+        })
+    }
+
+    /// Waits for the write and renames the state file into place.
+    pub fn commit(mut self) -> std::io::Result<u64> {
+        let written = self.written.take().expect("joined only here and on drop");
+        written
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing it panicked")))?
+            .commit()
+    }
+}
+
+impl Drop for PendingState {
+    fn drop(&mut self) {
+        if let Some(written) = self.written.take() {
+            let _ = written.join();
+        }
+    }
 }
 
 /// The storage plan for one database in a backup.
@@ -212,13 +258,23 @@ impl Walker {
 
     /// Ties the state planned for this file to the chain `node` now ends in.
     pub(super) fn finish_row_state(&mut self, path: &Path, node: &Node) {
-        if let Some(mut state) = self.pending_row_state.take() {
-            state.chain = chain_id(node);
-            state.increments = node.row_increments.len() as u32;
-            self.row_states.push(PendingState {
-                path: self.recorded_path(path),
-                state,
-            });
+        let Some(mut state) = self.pending_row_state.take() else {
+            return;
+        };
+        let Some(state_dir) = &self.options.sqlite.state_dir else {
+            return;
+        };
+        state.chain = chain_id(node);
+        state.increments = node.row_increments.len() as u32;
+        let recorded = self.recorded_path(path);
+        let file = state_path(state_dir, &self.repo.keys.row_hash, &recorded);
+        let key = self.repo.keys.row_state.clone();
+        match PendingState::start(recorded, file.clone(), key, state) {
+            Ok(pending) => self.row_states.push(pending),
+            Err(e) => {
+                tracing::warn!(path = %display_path(path), state = %file.display(), error = %e,
+                "cannot start writing the local row state; the next backup takes a page-level base")
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) use apply::{apply_chain, ApplyError};
 pub(crate) use increment::{scan_database, Increment};
 pub(crate) use plan::{plan_rows, BaseScan, PlanInput, RowPlan};
 pub(crate) use schema::read_schema;
-pub(crate) use state::{chain_id, state_path, write_state, RowState};
+pub(crate) use state::{chain_id, prepare_state, state_path, PreparedState, RowState};
 
 /// Why a backup stored a database as a page-level base instead of a row increment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

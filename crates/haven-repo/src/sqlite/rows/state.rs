@@ -144,12 +144,50 @@ fn decode_state(compressed: impl Read) -> Result<RowState, StateProblem> {
 
 /// Seals and writes a state file under a temporary name, then renames it into place.
 /// Returns the size written.
+#[cfg(test)]
 pub(crate) fn write_state(
     file: &Path,
     key: &SecretKey,
     path: &Path,
     state: &RowState,
 ) -> std::io::Result<u64> {
+    prepare_state(file, key, path, state)?.commit()
+}
+
+/// A state file written and synced under a temporary name, next to where it goes.
+/// Dropped before [`PreparedState::commit`], it removes the temporary file.
+pub(crate) struct PreparedState {
+    temporary: PathBuf,
+    file: PathBuf,
+    written: u64,
+    committed: bool,
+}
+
+impl PreparedState {
+    /// Renames the state file into place, and returns the size written.
+    pub(crate) fn commit(mut self) -> std::io::Result<u64> {
+        std::fs::rename(&self.temporary, &self.file)?;
+        self.committed = true;
+        Ok(self.written)
+    }
+}
+
+impl Drop for PreparedState {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// Seals and writes the state file `file` under a temporary name, to be renamed
+/// into place once the snapshot it describes exists.
+pub(crate) fn prepare_state(
+    file: &Path,
+    key: &SecretKey,
+    path: &Path,
+    state: &RowState,
+) -> std::io::Result<PreparedState> {
     let folder = file.parent().expect("state files live in a folder");
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -162,6 +200,13 @@ pub(crate) fn write_state(
         .truncate(true)
         .mode(0o600)
         .open(&temporary)?;
+    // From here on, dropping it removes the temporary file.
+    let mut prepared = PreparedState {
+        temporary,
+        file: file.to_path_buf(),
+        written: 0,
+        committed: false,
+    };
     // Compressed and sealed as it is serialized, one segment at a time: a state file
     // is 16 bytes a row before compression, and holding it whole was the peak memory
     // of a daily backup.
@@ -171,9 +216,8 @@ pub(crate) fn write_state(
     let (out, written) = encoder.finish()?.finish()?;
     let out = out.into_inner().map_err(|e| e.into_error())?;
     out.sync_all()?;
-    drop(out);
-    std::fs::rename(&temporary, file)?;
-    Ok(written)
+    prepared.written = written;
+    Ok(prepared)
 }
 
 #[cfg(test)]
@@ -209,6 +253,33 @@ mod tests {
             read_state(&file, &key, Path::new("/app/other.db")),
             Err(StateProblem::Damaged)
         );
+    }
+
+    /// A prepared state leaves the previous one in place until it is committed, and
+    /// one dropped uncommitted leaves no file behind.
+    #[test]
+    fn prepared_state_replaces_the_file_only_on_commit() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("a.state");
+        let key = SecretKey::from_bytes([5; 32]);
+        let db = Path::new("/app/db");
+        let old = RowState::new([1; 32], 2, Vec::new());
+        write_state(&file, &key, db, &old).unwrap();
+        let entries = || std::fs::read_dir(folder.path()).unwrap().count();
+
+        let dropped = prepare_state(&file, &key, db, &state()).unwrap();
+        assert_eq!(entries(), 2, "the temporary file is next to the state");
+        assert_eq!(read_state(&file, &key, db).unwrap(), old);
+        drop(dropped);
+        assert_eq!(entries(), 1, "the temporary file is left behind");
+        assert_eq!(read_state(&file, &key, db).unwrap(), old);
+
+        let prepared = prepare_state(&file, &key, db, &state()).unwrap();
+        assert_eq!(read_state(&file, &key, db).unwrap(), old);
+        let written = prepared.commit().unwrap();
+        assert_eq!(entries(), 1);
+        assert_eq!(written, std::fs::metadata(&file).unwrap().len());
+        assert_eq!(read_state(&file, &key, db).unwrap(), state());
     }
 
     #[test]
