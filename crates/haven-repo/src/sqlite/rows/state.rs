@@ -9,6 +9,7 @@ use std::io::{BufReader, BufWriter, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use haven_crypto::{KeyedHash, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -180,6 +181,31 @@ impl Drop for PreparedState {
     }
 }
 
+/// Removes the temporary files of `file` that another process left, for example
+/// a backup stopped by a signal before its snapshot was saved. A backup that runs
+/// at the same time with the same state folder would lose its own, as it would
+/// lose its state either way.
+fn remove_leftovers(file: &Path) {
+    let (Some(folder), Some(stem)) = (file.parent(), file.file_stem()) else {
+        return;
+    };
+    let mut prefix = stem.as_bytes().to_vec();
+    prefix.extend_from_slice(b".tmp-");
+    let own = format!("{}-", std::process::id());
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.as_bytes().strip_prefix(prefix.as_slice()) else {
+            continue;
+        };
+        if !rest.starts_with(own.as_bytes()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Seals and writes the state file `file` under a temporary name, to be renamed
 /// into place once the snapshot it describes exists.
 pub(crate) fn prepare_state(
@@ -193,11 +219,16 @@ pub(crate) fn prepare_state(
         .recursive(true)
         .mode(0o700)
         .create(folder)?;
-    let temporary = file.with_extension(format!("tmp-{}", std::process::id()));
+    remove_leftovers(file);
+    // A database read twice in one backup (through nested paths) has two writers of
+    // one state file, each with its own temporary file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let temporary = file.with_extension(format!("tmp-{pid}-{number}"));
     let out = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&temporary)?;
     // From here on, dropping it removes the temporary file.
@@ -280,6 +311,54 @@ mod tests {
         assert_eq!(entries(), 1);
         assert_eq!(written, std::fs::metadata(&file).unwrap().len());
         assert_eq!(read_state(&file, &key, db).unwrap(), state());
+    }
+
+    /// A database read twice in one backup (through a folder and a folder inside it)
+    /// has its state written by two threads at once; each writes its own temporary
+    /// file, so the state in place is whole after both commit.
+    #[test]
+    fn two_writers_of_one_state_leave_it_whole() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("a.state");
+        let key = SecretKey::from_bytes([5; 32]);
+        let state = state();
+        let write = || prepare_state(&file, &key, Path::new("/app/db"), &state).unwrap();
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(write);
+            let second = scope.spawn(write);
+            (first.join().unwrap(), second.join().unwrap())
+        });
+        first.commit().unwrap();
+        second.commit().unwrap();
+        assert_eq!(
+            read_state(&file, &key, Path::new("/app/db")).unwrap(),
+            state
+        );
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1);
+    }
+
+    /// Temporary files of the same state that another process left are removed; the
+    /// ones of this process and of other states stay.
+    #[test]
+    fn preparing_a_state_removes_leftovers_of_other_processes() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("a.state");
+        let key = SecretKey::from_bytes([5; 32]);
+        let other_pid = folder
+            .path()
+            .join(format!("a.tmp-{}9-0", std::process::id()));
+        let own = folder
+            .path()
+            .join(format!("a.tmp-{}-99", std::process::id()));
+        let other_state = folder.path().join("b.tmp-1-0");
+        for leftover in [&other_pid, &own, &other_state] {
+            std::fs::write(leftover, b"left").unwrap();
+        }
+        let prepared = prepare_state(&file, &key, Path::new("/app/db"), &state()).unwrap();
+        prepared.commit().unwrap();
+        assert!(!other_pid.exists(), "another process's file stayed");
+        assert!(own.exists(), "this process's file was removed");
+        assert!(other_state.exists(), "another state's file was removed");
     }
 
     #[test]
