@@ -22,8 +22,8 @@ use crate::backend::{clear_direct, set_direct, ALIGN};
 const PIECE: usize = 1 << 20;
 /// Pieces staged or being written at once.
 const PIECES: usize = 4;
-/// Jobs sent and not yet done, at most. Each holds an open file, and an ended
-/// file's job holds no piece.
+/// Jobs sent and not yet done, at most. Each keeps an open file, and the job that
+/// ends a file carries no piece.
 const MAX_JOBS: usize = 256;
 
 /// A staging buffer with an aligned piece inside.
@@ -146,7 +146,7 @@ pub(crate) struct DirectWrites {
     free: Vec<Piece>,
     /// Jobs sent and not yet reported done.
     jobs_in_flight: usize,
-    /// Pieces that the jobs in flight hold.
+    /// Pieces carried by the jobs in flight.
     pieces_in_flight: usize,
     thread: Option<JoinHandle<()>>,
 }
@@ -559,7 +559,7 @@ mod tests {
     }
 
     /// `wait_all` returns only once the callbacks of ended files have run, also
-    /// those of files whose jobs hold no piece.
+    /// those of files whose jobs carry no piece.
     #[test]
     fn wait_all_waits_for_ended_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -569,7 +569,7 @@ mod tests {
             let path = dir.path().join(format!("file{n}"));
             let file = File::create(&path).unwrap();
             // Through the cache, as on a filesystem without O_DIRECT, so the job
-            // that ends the file holds no piece.
+            // that ends the file carries no piece.
             let mut writer = FileWriter {
                 file: &file,
                 writes: Some(&mut writes),

@@ -191,7 +191,7 @@ struct Restorer {
     direct_writes: Option<DirectWrites>,
     /// The thread that writes small files and sets their metadata, once started.
     finisher: Option<finisher::Finisher>,
-    /// What the finishing thread and the direct write thread report.
+    /// Reports from the finishing thread and the direct write thread.
     outcomes: finisher::Outcomes,
     /// Folders whose metadata is set once their databases are moved into place, since
     /// the move would change their mtime (and a read-only mode would forbid it).

@@ -18,8 +18,8 @@ use crate::sqlite::rows::{
 use crate::sqlite::{DatabaseView, SqliteBase};
 use crate::tree::{Node, NodeKind};
 
-/// States written at once, at most. Each thread holds a zstd context and a
-/// segment buffer besides its state.
+/// States written at once, at most. Each thread uses a zstd context and a segment
+/// buffer besides its state.
 const STATE_WRITERS: usize = 2;
 
 /// A local row state, written under a temporary name on a thread of its own while
@@ -30,10 +30,10 @@ const STATE_WRITERS: usize = 2;
 pub(super) struct PendingState {
     /// The database's path as the snapshot records it.
     pub path: PathBuf,
-    /// Where the state goes.
+    /// The state file.
     pub file: PathBuf,
     written: Option<JoinHandle<std::io::Result<PreparedState>>>,
-    /// What the thread returned, once joined.
+    /// The thread's result, once joined.
     result: Option<std::io::Result<PreparedState>>,
 }
 

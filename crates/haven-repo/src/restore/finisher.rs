@@ -34,7 +34,7 @@ pub(super) struct SmallFile {
     pub end: FileEnd,
 }
 
-/// What is left to do once a file's data is written: its length and metadata.
+/// The last steps of a file once its data is written: its length and metadata.
 pub(super) struct FileEnd {
     pub target: PathBuf,
     /// The path shown in warnings.

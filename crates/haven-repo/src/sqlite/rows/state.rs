@@ -314,7 +314,7 @@ mod tests {
     }
 
     /// A database read twice in one backup (through a folder and a folder inside it)
-    /// has its state written by two threads at once; each writes its own temporary
+    /// has its state written by two threads at once. Each writes its own temporary
     /// file, so the state in place is whole after both commit.
     #[test]
     fn two_writers_of_one_state_leave_it_whole() {
