@@ -123,8 +123,9 @@ impl Repository {
             // Joined on every path, so no thread is left writing after an error.
             let files = restorer.finish_files();
             let finished = restorer.finish_rows();
-            restored?;
+            // A failure on a write thread came first: later errors may follow from it.
             files?;
+            restored?;
             finished?;
             Ok::<_, RepoError>(restorer.report)
         })
@@ -262,9 +263,12 @@ impl Restorer {
                         Err(e) => return Err(e),
                     }
                 }
-                // A file that fails on the write thread is removed, which a folder
+                // A file that fails on a write thread is removed, which a folder
                 // made read-only would forbid.
                 self.settle_writes()?;
+                if node.mode & 0o200 == 0 {
+                    self.settle_small_files()?;
+                }
                 if self.pending_rows.iter().any(|p| p.is_in(target)) {
                     self.deferred_dirs
                         .push((node.clone(), target.to_path_buf(), path.clone()));
@@ -493,10 +497,21 @@ impl Restorer {
     /// Waits until the direct write thread has ended every file handed to it, and
     /// returns the first failure it reported.
     fn settle_writes(&mut self) -> Result<()> {
-        if let Some(writes) = &mut self.direct_writes {
-            writes.wait_all().map_err(write_thread_failed)?;
-        }
-        self.take_outcomes()
+        let waited = match &mut self.direct_writes {
+            Some(writes) => writes.wait_all(),
+            None => Ok(()),
+        };
+        self.take_outcomes()?;
+        waited.map_err(write_thread_failed)
+    }
+
+    /// Waits until the finishing thread has written every small file handed to it,
+    /// and returns the first failure it reported. The next small file starts a new
+    /// thread.
+    fn settle_small_files(&mut self) -> Result<()> {
+        let finished = self.finisher.take().map_or(Ok(()), |f| f.finish());
+        self.take_outcomes()?;
+        finished
     }
 
     /// Returns a failure that the finishing threads reported before `error`, which
@@ -513,9 +528,9 @@ impl Restorer {
     pub(super) fn finish_files(&mut self) -> Result<()> {
         let finished = self.finisher.take().map_or(Ok(()), |f| f.finish());
         let written = self.direct_writes.take().map_or(Ok(()), |w| w.finish());
+        self.take_outcomes()?;
         finished?;
-        written.map_err(write_thread_failed)?;
-        self.take_outcomes()
+        written.map_err(write_thread_failed)
     }
 
     /// Returns whether the blob `id` is known to be all zero bytes.
@@ -593,9 +608,10 @@ impl Restorer {
                         crate::sqlite::remove_sidecars(target).map_err(|e| {
                             RepoError::io("remove the stale sidecars of", target, e)
                         })?;
-                        writer
-                            .end_direct()
-                            .map_err(|e| RepoError::io("write", target, e))?;
+                        if let Err(e) = writer.end_direct() {
+                            let _ = fs::remove_file(target);
+                            return Err(self.first_failure(RepoError::io("write", target, e)));
+                        }
                     }
                     // All-zero chunks are skipped, leaving a hole in a sparse file.
                     let all_zero = data.iter().all(|b| *b == 0);

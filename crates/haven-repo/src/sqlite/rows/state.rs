@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use haven_crypto::{KeyedHash, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -181,6 +182,20 @@ impl Drop for PreparedState {
     }
 }
 
+/// Returns this process's part of its temporary state files' names: the process
+/// id and the time of the first call. A file left by an earlier process with the
+/// same id, as every container's first process has, is then not taken for its own.
+fn run_id() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!("{}x{nanos:08x}", std::process::id())
+    })
+}
+
 /// Removes the temporary files of `file` that another process left, for example
 /// a backup stopped by a signal before its snapshot was saved. A backup that runs
 /// at the same time with the same state folder would lose its own, as it would
@@ -191,7 +206,7 @@ fn remove_leftovers(file: &Path) {
     };
     let mut prefix = stem.as_bytes().to_vec();
     prefix.extend_from_slice(b".tmp-");
-    let own = format!("{}-", std::process::id());
+    let own = format!("{}-", run_id());
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };
@@ -224,8 +239,7 @@ pub(crate) fn prepare_state(
     // one state file, each with its own temporary file.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let number = NEXT.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    let temporary = file.with_extension(format!("tmp-{pid}-{number}"));
+    let temporary = file.with_extension(format!("tmp-{}-{number}", run_id()));
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -344,12 +358,10 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let file = folder.path().join("a.state");
         let key = SecretKey::from_bytes([5; 32]);
-        let other_pid = folder
-            .path()
-            .join(format!("a.tmp-{}9-0", std::process::id()));
-        let own = folder
-            .path()
-            .join(format!("a.tmp-{}-99", std::process::id()));
+        // The same process id as this one, from an earlier process.
+        let same_pid = format!("a.tmp-{}x0-0", std::process::id());
+        let other_pid = folder.path().join(same_pid);
+        let own = folder.path().join(format!("a.tmp-{}-99", run_id()));
         let other_state = folder.path().join("b.tmp-1-0");
         for leftover in [&other_pid, &own, &other_state] {
             std::fs::write(leftover, b"left").unwrap();
