@@ -418,7 +418,7 @@ impl<'a> FileWriter<'a> {
     }
 
     /// Ends the file. With the write thread, hands the rest of the file to it, which
-    /// runs `then` after the file's writes; without, runs `then` here.
+    /// runs `then` after the file's writes. Without one, runs `then` here.
     pub(crate) fn finish(mut self, then: Then) -> io::Result<()> {
         match self.writes.take() {
             Some(writes) => {

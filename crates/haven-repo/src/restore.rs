@@ -123,7 +123,8 @@ impl Repository {
             // Joined on every path, so no thread is left writing after an error.
             let files = restorer.finish_files();
             let finished = restorer.finish_rows();
-            // A failure on a write thread came first: later errors may follow from it.
+            // A failure on a write thread is reported first, since later errors may
+            // follow from it.
             files?;
             restored?;
             finished?;
@@ -508,14 +509,16 @@ impl Restorer {
     /// Waits until the finishing thread has written every small file handed to it,
     /// and returns the first failure it reported. The next small file starts a new
     /// thread.
+    /// NOTE: no test covers a small file failing after its folder lost write
+    /// permission, because the case needs a user without root's rights.
     fn settle_small_files(&mut self) -> Result<()> {
         let finished = self.finisher.take().map_or(Ok(()), |f| f.finish());
         self.take_outcomes()?;
         finished
     }
 
-    /// Returns a failure that the finishing threads reported before `error`, which
-    /// came later, or else `error`: the first failure is the one to report.
+    /// Returns the failure that the finishing threads reported before `error`, if
+    /// any, or else `error`.
     fn first_failure(&mut self, error: RepoError) -> RepoError {
         match self.take_outcomes() {
             Ok(()) => error,

@@ -76,7 +76,7 @@ impl PendingState {
         }
     }
 
-    /// Waits for the thread and keeps what it returned.
+    /// Waits for the thread and keeps its result.
     fn wait(&mut self) {
         if let Some(written) = self.written.take() {
             let joined = written.join();

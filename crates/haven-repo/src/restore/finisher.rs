@@ -39,7 +39,7 @@ pub(super) struct FileEnd {
     pub target: PathBuf,
     /// The path shown in warnings.
     pub display_path: String,
-    /// The file's length; past the last written byte is a hole.
+    /// The file's length. Past the last written byte the file is a hole.
     pub length: u64,
     pub owner: Option<(u32, u32)>,
     pub mode: u32,

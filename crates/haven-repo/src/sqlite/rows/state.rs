@@ -198,8 +198,8 @@ fn run_id() -> &'static str {
 
 /// Removes the temporary files of `file` that another process left, for example
 /// a backup stopped by a signal before its snapshot was saved. A backup that runs
-/// at the same time with the same state folder would lose its own, as it would
-/// lose its state either way.
+/// at the same time with the same state folder can lose its temporary file this
+/// way, as it can lose its state anyway.
 fn remove_leftovers(file: &Path) {
     let (Some(folder), Some(stem)) = (file.parent(), file.file_stem()) else {
         return;
@@ -303,7 +303,7 @@ mod tests {
     /// A prepared state leaves the previous one in place until it is committed, and
     /// one dropped uncommitted leaves no file behind.
     #[test]
-    fn prepared_state_replaces_the_file_only_on_commit() {
+    fn state_replaced_only_on_commit() {
         let folder = tempfile::tempdir().unwrap();
         let file = folder.path().join("a.state");
         let key = SecretKey::from_bytes([5; 32]);
@@ -331,7 +331,7 @@ mod tests {
     /// has its state written by two threads at once. Each writes its own temporary
     /// file, so the state in place is whole after both commit.
     #[test]
-    fn two_writers_of_one_state_leave_it_whole() {
+    fn two_writers_leave_state_whole() {
         let folder = tempfile::tempdir().unwrap();
         let file = folder.path().join("a.state");
         let key = SecretKey::from_bytes([5; 32]);
@@ -351,10 +351,10 @@ mod tests {
         assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1);
     }
 
-    /// Temporary files of the same state that another process left are removed; the
+    /// Temporary files of the same state that another process left are removed. The
     /// ones of this process and of other states stay.
     #[test]
-    fn preparing_a_state_removes_leftovers_of_other_processes() {
+    fn prepare_removes_other_process_leftovers() {
         let folder = tempfile::tempdir().unwrap();
         let file = folder.path().join("a.state");
         let key = SecretKey::from_bytes([5; 32]);
